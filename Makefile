@@ -1,0 +1,28 @@
+# One command sets everything up on a fresh machine and runs the tests: `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# transformers 4.57 beside the main stack, only for the test that loads saved remote code the way older serving
+# images do (installed into a separate folder so it never touches the main environment).
+TRANSFORMERS4 := $(VENV)/transformers4
+
+.PHONY: setup test clean
+
+setup: $(VENV)/.installed $(TRANSFORMERS4)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install torch==2.13.0
+	$(PY) -m pip install -e ".[dev]"
+	touch $@
+
+$(TRANSFORMERS4)/.installed: $(VENV)/.installed
+	$(PY) -m pip install --no-deps --target $(TRANSFORMERS4) "transformers==4.57.*" "huggingface_hub==0.36.*" "tokenizers==0.22.*"
+	touch $@
+
+test: setup
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,99 @@
+"""The `hfchat` command: one table of subcommands.
+
+Each entry of `COMMANDS` names a function that adds the subcommand's arguments and a function that runs it, so
+`hfchat --help` lists every stage without importing the heavy modules behind them.
+"""
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int | None]
+
+
+def _add_size_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--depth", type=int, required=True, help="number of layers; the width follows from it")
+    parser.add_argument("--vocab-size", type=int, default=65536, help="vocabulary size (default: 65536)")
+    parser.add_argument("--seq-len", type=int, default=2048, help="context length for the FLOPs estimate")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _run_size(args: argparse.Namespace) -> int:
+    import torch
+
+    from .modeling import HFChatConfig, HFChatForCausalLM
+
+    config = HFChatConfig.from_depth(args.depth, vocab_size=args.vocab_size)
+    with torch.device("meta"):  # shapes only: no memory, no initialisation
+        model = HFChatForCausalLM(config)
+    embedding = config.vocab_size * config.hidden_size
+    summary = {
+        "depth": config.num_hidden_layers,
+        "hidden_size": config.hidden_size,
+        "num_attention_heads": config.num_attention_heads,
+        "head_dim": config.head_dim,
+        "intermediate_size": config.intermediate_size,
+        "vocab_size": config.vocab_size,
+        "parameters": model.num_parameters(),
+        "parameters_without_embeddings": model.num_parameters() - embedding,
+        "train_flops_per_token": model.flops_per_token(args.seq_len),
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        width = max(map(len, summary))
+        for key, value in summary.items():
+            print(f"{key:<{width}}  {value:,}")
+    return 0
+
+
+def _add_no_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def _run_version(args: argparse.Namespace) -> int:
+    import importlib.metadata
+
+    for name in ("hfchat", "torch", "transformers", "huggingface_hub", "datasets", "tokenizers", "accelerate", "trl"):
+        try:
+            print(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            print(f"{name} (not installed)")
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "size": Command("show the size and training FLOPs of the model a depth gives", _add_size_arguments, _run_size),
+    "version": Command("print the versions of hfchat and its main dependencies", _add_no_arguments, _run_version),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hfchat", description="Train your own small ChatGPT end to end on the Hugging Face stack."
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, command in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=command.help, description=command.help)
+        command.add_arguments(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return COMMANDS[args.command].run(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+import json
+import subprocess
+import sys
+
+from hfchat.cli import COMMANDS, build_parser, main
+
+
+def run_hfchat(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "hfchat.cli", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_help_lists_every_command():
+    result = run_hfchat("--help")
+    assert result.returncode == 0, result.stderr
+    for name in COMMANDS:
+        assert name in result.stdout
+
+
+def test_command_table_and_parser_agree():
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command")
+    assert set(subparsers.choices) == set(COMMANDS)
+
+
+def test_size_reports_the_depth_rule(capsys):
+    assert main(["size", "--depth", "20", "--vocab-size", "65536", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["hidden_size"] == 1280 and summary["num_attention_heads"] == 10
+    assert summary["parameters"] == 564_322_560
+
+
+def test_no_command_prints_help_and_fails():
+    result = run_hfchat()
+    assert result.returncode == 2
+    assert "usage: hfchat" in result.stdout
+
+
+def test_bad_flag_names_the_flag():
+    result = run_hfchat("size", "--depth", "two")
+    assert result.returncode == 2
+    assert "--depth" in result.stderr
