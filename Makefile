@@ -1,4 +1,5 @@
-# One command sets everything up on a fresh machine and runs the tests: `make test`.
+# One command sets everything up on a fresh machine and runs the tests (`make test`), one the main job
+# (`make speedrun`: the tiny CPU speedrun on the builtin data, into runs/tiny).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -6,7 +7,9 @@ PY := $(VENV)/bin/python
 # images do (installed into a separate folder so it never touches the main environment).
 TRANSFORMERS4 := $(VENV)/transformers4
 
-.PHONY: setup test clean
+SPEEDRUN_DIR ?= runs/tiny
+
+.PHONY: setup test speedrun clean
 
 setup: $(VENV)/.installed $(TRANSFORMERS4)/.installed
 
@@ -23,6 +26,9 @@ $(TRANSFORMERS4)/.installed: $(VENV)/.installed
 
 test: setup
 	$(PY) -m pytest
+
+speedrun: $(VENV)/.installed
+	$(VENV)/bin/hfchat speedrun --preset tiny --output-dir $(SPEEDRUN_DIR)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -54,6 +54,21 @@ def _run_size(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_speedrun_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", default="tiny", help="recipes/<preset>/ to run (default: tiny, for CPU)")
+    parser.add_argument("--output-dir", required=True, help="folder for every stage's output (tokenizer/, base/)")
+    parser.add_argument(
+        "--processes", type=int, default=None, help="processes per stage (default: the GPU count, or 2 on CPU)"
+    )
+
+
+def _run_speedrun(args: argparse.Namespace) -> int:
+    from .speedrun import speedrun
+
+    speedrun(args.preset, args.output_dir, processes=args.processes)
+    return 0
+
+
 def _add_no_arguments(parser: argparse.ArgumentParser) -> None:
     pass
 
@@ -70,6 +85,9 @@ def _run_version(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Command] = {
+    "speedrun": Command(
+        "train a tokenizer and pretrain a model from one preset, end to end", _add_speedrun_arguments, _run_speedrun
+    ),
     "size": Command("show the size and training FLOPs of the model a depth gives", _add_size_arguments, _run_size),
     "version": Command("print the versions of hfchat and its main dependencies", _add_no_arguments, _run_version),
 }

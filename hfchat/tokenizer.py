@@ -14,6 +14,7 @@ import itertools
 import json
 import logging
 import os
+import shutil
 from collections.abc import Iterable, Iterator
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
@@ -192,6 +193,20 @@ def save_tokenizer(tokenizer: PreTrainedTokenizerFast, directory: str | os.PathL
         json.dump(config, f, indent=2, sort_keys=True, ensure_ascii=False)
         f.write("\n")
     os.replace(tmp, path)
+
+
+def train_and_save_tokenizer(
+    texts: Iterable[str], vocab_size: int, directory: str | os.PathLike, **options
+) -> PreTrainedTokenizerFast:
+    """`train_tokenizer`, then `save_tokenizer` into a temporary folder renamed to ``directory`` when complete."""
+    tokenizer = train_tokenizer(texts, vocab_size, **options)
+    directory = os.fspath(directory)
+    tmp = directory.rstrip("/") + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_tokenizer(tokenizer, tmp)
+    shutil.rmtree(directory, ignore_errors=True)
+    os.replace(tmp, directory)
+    return tokenizer
 
 
 def bytes_per_token(tokenizer: PreTrainedTokenizerFast, texts: Iterable[str], batch_size: int = 1000) -> float:

@@ -1,0 +1,180 @@
+"""The pretraining stream: documents -> tokens -> BOS-aligned packed rows, sharded over processes, resumable.
+
+How it works, from a document source (a map-style `datasets.Dataset` with a ``text`` column):
+
+1. Each epoch the documents are shuffled with ``seed + epoch`` and cut into *blocks* of ``block_size`` documents.
+   Block ``b`` belongs to process ``b % world_size``, so no two processes ever read the same document and each only
+   tokenises its own share.
+2. A block is tokenised in batches with the fast tokenizer, every document prefixed with BOS, and packed into rows
+   of ``seq_len + 1`` tokens by best fit (`pack_documents`): each row starts at a document boundary, holds no padding,
+   and is filled with the largest documents that still fit; when none fits, the shortest remaining document is cropped
+   to fill the row and its tail is dropped. What is dropped (the cropped tails and the block's last, incomplete row)
+   is counted in ``cropped_tokens``.
+3. Rows of a block are shuffled with a seeded generator and handed out ``batch_size`` at a time; with ``epochs``
+   set, the stream ends after that many passes (a last incomplete batch is not returned).
+
+The position (epoch, block, rows already taken from it) is all it takes to resume on exactly the next batch: the
+block is re-tokenised and re-packed identically and the rows already used are skipped. Save it with `state_dict`.
+"""
+
+import random
+from collections.abc import Iterator
+
+import datasets
+import torch
+
+
+def pack_documents(documents: list[list[int]], row_length: int) -> tuple[list[list[int]], int]:
+    """Pack token lists into rows of exactly ``row_length`` tokens, each starting at a document start.
+
+    Best fit: fill each row with the longest document that fits the space left; when none fits, crop the shortest
+    one to the space left (its tail is dropped). A final row that cannot be filled is dropped too.
+    Returns the rows and the number of tokens dropped.
+
+    >>> pack_documents([[1, 2, 3], [1, 4], [1, 5, 6, 7, 8]], row_length=4)
+    ([[1, 2, 3, 1], [1, 5, 6, 7]], 2)
+    """
+    pending = sorted(documents, key=len)  # ascending: the best fit is the last one that fits
+    rows, dropped = [], 0
+    while pending:
+        row: list[int] = []
+        while len(row) < row_length and pending:
+            space = row_length - len(row)
+            index = _last_fitting(pending, space)
+            if index is None:  # nothing fits: crop the shortest document to the space left
+                document = pending.pop(0)
+                row.extend(document[:space])
+                dropped += len(document) - space
+            else:
+                row.extend(pending.pop(index))
+        if len(row) == row_length:
+            rows.append(row)
+        else:
+            dropped += len(row)
+    return rows, dropped
+
+
+def _last_fitting(sorted_documents: list[list[int]], space: int) -> int | None:
+    """Index of the longest document no longer than ``space`` in an ascending list (binary search)."""
+    lo, hi = 0, len(sorted_documents)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if len(sorted_documents[mid]) <= space:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo - 1 if lo > 0 else None
+
+
+class PretrainingStream:
+    """Batches of packed rows, shape ``(batch_size, seq_len + 1)``, for one process of ``world_size``.
+
+    Example:
+        >>> from hfchat import train_tokenizer
+        >>> texts = ["a story about a cat", "the dog ran home", "one two three"] * 40
+        >>> tok = train_tokenizer(texts, vocab_size=300)
+        >>> docs = datasets.Dataset.from_dict({"text": texts})
+        >>> stream = PretrainingStream(docs, tok, seq_len=16, batch_size=2, block_size=32)
+        >>> next(iter(stream)).shape
+        torch.Size([2, 17])
+    """
+
+    def __init__(
+        self,
+        documents: datasets.Dataset,
+        tokenizer,
+        seq_len: int,
+        batch_size: int,
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+        seed: int = 0,
+        block_size: int = 1024,
+        tokenize_batch_size: int = 256,
+        epochs: int | None = None,
+    ):
+        if "text" not in documents.column_names:
+            raise ValueError(f"PretrainingStream: documents need a 'text' column, they have {documents.column_names}")
+        if tokenizer.bos_token_id is None:
+            raise ValueError("PretrainingStream: the tokenizer has no BOS token to mark document starts")
+        if len(documents) < world_size:
+            raise ValueError(f"PretrainingStream: {len(documents)} documents cannot feed {world_size} processes")
+        self.documents = documents
+        self.tokenizer = tokenizer
+        self.row_length = seq_len + 1
+        self.batch_size = batch_size
+        self.rank, self.world_size = rank, world_size
+        self.seed = seed
+        # Small data sets get smaller blocks so that every process still receives some.
+        self.block_size = max(1, min(block_size, len(documents) // world_size))
+        self.tokenize_batch_size = tokenize_batch_size
+        self.epochs = epochs  # None: cycle forever (training); 1: one pass (evaluation)
+        self.epoch, self.block, self.rows_taken = 0, rank, 0
+        self.tokens_seen = 0
+        self.cropped_tokens = 0
+        self._shuffled: tuple[int, datasets.Dataset] | None = None
+
+    @property
+    def blocks_per_epoch(self) -> int:
+        return -(-len(self.documents) // self.block_size)
+
+    def state_dict(self) -> dict:
+        return {
+            "epoch": self.epoch,
+            "block": self.block,
+            "rows_taken": self.rows_taken,
+            "rank": self.rank,
+            "world_size": self.world_size,
+            "seed": self.seed,
+            "block_size": self.block_size,
+            "row_length": self.row_length,
+            "tokens_seen": self.tokens_seen,
+            "cropped_tokens": self.cropped_tokens,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for key in ("rank", "world_size", "seed", "block_size", "row_length"):
+            if state[key] != getattr(self, key):
+                raise ValueError(
+                    f"cannot resume the data stream: the checkpoint has {key}={state[key]}, this run "
+                    f"{getattr(self, key)} (resume with the same number of processes, seed and seq_len)"
+                )
+        self.epoch, self.block, self.rows_taken = state["epoch"], state["block"], state["rows_taken"]
+        self.tokens_seen, self.cropped_tokens = state["tokens_seen"], state["cropped_tokens"]
+
+    def _epoch_order(self, epoch: int) -> datasets.Dataset:
+        if self._shuffled is None or self._shuffled[0] != epoch:
+            self._shuffled = (epoch, self.documents.shuffle(seed=self.seed + epoch))
+        return self._shuffled[1]
+
+    def _block_rows(self, epoch: int, block: int) -> tuple[list[list[int]], int]:
+        order = self._epoch_order(epoch)
+        start = block * self.block_size
+        texts = order[start : start + self.block_size]["text"]
+        bos = self.tokenizer.bos_token_id
+        tokenized = []
+        for i in range(0, len(texts), self.tokenize_batch_size):
+            encoded = self.tokenizer(texts[i : i + self.tokenize_batch_size], add_special_tokens=False)["input_ids"]
+            tokenized.extend([bos, *ids] for ids in encoded)
+        rows, dropped = pack_documents(tokenized, self.row_length)
+        random.Random(f"{self.seed}-{epoch}-{block}").shuffle(rows)
+        return rows, dropped
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        batch: list[list[int]] = []
+        while self.epochs is None or self.epoch < self.epochs:
+            rows, dropped = self._block_rows(self.epoch, self.block)
+            if self.rows_taken == 0:
+                self.cropped_tokens += dropped
+            for row in rows[self.rows_taken :]:
+                batch.append(row)
+                self.rows_taken += 1
+                if len(batch) == self.batch_size:
+                    self.tokens_seen += self.batch_size * self.row_length
+                    yield torch.tensor(batch, dtype=torch.long)
+                    batch = []
+            self.block += self.world_size
+            self.rows_taken = 0
+            if self.block >= self.blocks_per_epoch:
+                self.epoch += 1
+                self.block = self.rank

@@ -1,0 +1,1 @@
+"""Evaluation: language-modelling metrics (loss, perplexity, bits per byte) and, later, task suites."""

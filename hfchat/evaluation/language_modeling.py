@@ -1,0 +1,80 @@
+"""Loss and bits per byte of a causal LM on packed token rows.
+
+Bits per byte (bpb) divides the summed cross-entropy (in bits) by the UTF-8 bytes of the predicted tokens, so it
+compares models with different tokenizers. Special tokens (BOS, chat markers) are neither predicted nor counted:
+they carry no bytes of text.
+"""
+
+import math
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+
+
+def token_byte_lengths(tokenizer) -> torch.Tensor:
+    """UTF-8 length in bytes of every token id; 0 for special tokens.
+
+    Byte-level BPE tokens that hold part of a multi-byte character decode to U+FFFD on their own, so the length is
+    taken from the byte-level alphabet when the tokenizer is byte-level, and from the decoded text otherwise.
+    """
+    vocab = tokenizer.get_vocab()
+    lengths = torch.zeros(max(len(tokenizer), max(vocab.values()) + 1), dtype=torch.long)
+    special = set(tokenizer.all_special_ids)
+    byte_decoder = _byte_level_decoder()
+    for token, index in vocab.items():
+        if index in special:
+            continue
+        if all(ch in byte_decoder for ch in token):
+            lengths[index] = len(token)  # one alphabet character per byte
+        else:
+            lengths[index] = len(tokenizer.convert_tokens_to_string([token]).encode("utf-8"))
+    return lengths
+
+
+def _byte_level_decoder() -> dict[str, int]:
+    """GPT-2's byte-to-unicode alphabet, reversed: printable stand-ins for the 256 byte values."""
+    visible = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+    visible += list(range(ord("®"), ord("ÿ") + 1))
+    codes, extra = list(visible), 0
+    for b in range(256):
+        if b not in visible:
+            visible.append(b)
+            codes.append(256 + extra)
+            extra += 1
+    return {chr(c): b for b, c in zip(visible, codes)}
+
+
+@torch.no_grad()
+def batch_totals(model, rows: torch.Tensor, token_bytes: torch.Tensor) -> torch.Tensor:
+    """Summed loss (nats), target bytes and counted targets of one batch of rows of ``seq_len + 1`` tokens."""
+    rows = rows.to(token_bytes.device)
+    logits = model(input_ids=rows[:, :-1], use_cache=False).logits.float()
+    targets = rows[:, 1:].flatten()
+    losses = F.cross_entropy(logits.flatten(0, 1), targets, reduction="none")
+    target_bytes = token_bytes[targets]
+    counted = target_bytes > 0
+    return torch.stack([losses[counted].double().sum(), target_bytes.sum().double(), counted.sum().double()])
+
+
+def loss_and_bits_per_byte(model, rows: Iterable[torch.Tensor], token_bytes: torch.Tensor) -> dict[str, float]:
+    """Mean loss per predicted token (nats), perplexity and bits per byte over batches of packed rows."""
+    was_training = model.training
+    model.eval()
+    token_bytes = token_bytes.to(next(model.parameters()).device)
+    totals = sum((batch_totals(model, batch, token_bytes) for batch in rows), torch.zeros(3, dtype=torch.float64))
+    model.train(was_training)
+    return summarize(*totals.tolist())
+
+
+def summarize(nats: float, n_bytes: float, n_tokens: float) -> dict[str, float]:
+    """Loss, perplexity and bits per byte from summed nats, bytes and tokens (e.g. added up over processes)."""
+    loss = nats / max(n_tokens, 1)
+    return {
+        "loss": loss,
+        "perplexity": math.exp(min(loss, 700.0)),
+        "bits_per_byte": nats / math.log(2) / max(n_bytes, 1),
+        "nats": nats,
+        "bytes": int(n_bytes),
+        "tokens": int(n_tokens),
+    }

@@ -1,0 +1,135 @@
+"""The pretraining recipe through real `accelerate launch` subprocesses (2 CPU processes over gloo)."""
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM
+
+from hfchat import save_tokenizer, train_tokenizer
+from tests.helpers import REPO_ROOT
+
+ACCELERATE = str(Path(sys.executable).parent / "accelerate")
+WORDS = "the little cat saw a big red ball and ran to the park with her friend who was happy today".split()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A local JSON-lines corpus and a tokenizer trained on it."""
+    folder = tmp_path_factory.mktemp("corpus")
+    rng = random.Random(0)
+    texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 40))).capitalize() + "." for _ in range(600)]
+    data = folder / "corpus.jsonl"
+    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    save_tokenizer(train_tokenizer(texts, vocab_size=320), folder / "tokenizer")
+    return data, folder / "tokenizer"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_args(corpus, output_dir, **overrides):
+    data, tokenizer = corpus
+    fields = {
+        "output_dir": output_dir, "datasets": str(data), "tokenizer_name_or_path": str(tokenizer),
+        "depth": 2, "head_dim": 32, "seq_len": 64, "per_device_train_batch_size": 4, "total_batch_size": 512,
+        "max_steps": 30, "validation_documents": 40, "eval_steps": 0, "logging_steps": 2, "save_steps": 0,
+        "sample_max_new_tokens": 4, "warmup_steps": 2, "learning_rate": 0.02, "embedding_learning_rate": 0.1,
+        "unembedding_learning_rate": 0.01,
+    }  # fmt: skip
+    fields.update(overrides)
+    args = []
+    for key, value in fields.items():
+        args += [f"--{key}", str(value)]
+    return args
+
+
+def launch_command(args, processes=2):
+    return [
+        ACCELERATE, "launch", "--config_file", str(REPO_ROOT / "accelerate_configs" / "cpu.yaml"),
+        "--num_processes", str(processes), "--main_process_port", str(free_port()),
+        str(REPO_ROOT / "recipes" / "pretrain.py"), *args,
+    ]  # fmt: skip
+
+
+def run(args, processes=2, timeout=300):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    result = subprocess.run(
+        launch_command(args, processes), capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO_ROOT
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return result
+
+
+def metrics(output_dir):
+    return [json.loads(line) for line in (Path(output_dir) / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_train_and_the_loss_goes_down(corpus, tmp_path):
+    out = tmp_path / "run"
+    result = run(run_args(corpus, out, eval_steps=10, eval_tokens=2048))
+    assert "[hfchat] world size 2" in result.stdout
+    records = metrics(out)
+    assert [r["step"] for r in records] == list(range(2, 31, 2))
+    assert records[-1]["loss"] < 0.6 * records[0]["loss"]
+    assert "val_bpb" in records[-1] and records[-1]["val_bpb"] > 0
+    assert {"step", "loss", "lr", "tokens", "tokens_per_s"} <= set(records[0])
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert model.generation_config.eos_token_id is not None
+    assert (out / "tokenizer.json").is_file() and (out / "modeling_hfchat.py").is_file()
+    assert [p.name for p in sorted(out.glob("checkpoint-*"))] == ["checkpoint-30"]
+    assert not list(out.glob("tmp-*"))
+
+
+@pytest.mark.slow
+def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_weights(corpus, tmp_path):
+    steps = dict(max_steps=40, save_steps=4, save_total_limit=2)
+    uninterrupted = tmp_path / "uninterrupted"
+    run(run_args(corpus, uninterrupted, **steps))
+
+    interrupted = tmp_path / "interrupted"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    process = subprocess.Popen(
+        launch_command(run_args(corpus, interrupted, **steps)),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=REPO_ROOT, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.time() + 240
+    while not (interrupted / "checkpoint-4").is_dir():
+        assert process.poll() is None, "the run ended before its first checkpoint"
+        assert time.time() < deadline, "no checkpoint within the time limit"
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (interrupted / "model.safetensors").exists(), "the run finished before it was killed"
+
+    result = run(run_args(corpus, interrupted, resume_from_checkpoint="latest", **steps))
+    assert "world size 2" in result.stdout
+    resumed_from = sorted(int(p.name.split("-")[1]) for p in interrupted.glob("checkpoint-*"))
+    assert resumed_from[-1] == 40
+    expected = load_file(uninterrupted / "model.safetensors")
+    got = load_file(interrupted / "model.safetensors")
+    assert expected.keys() == got.keys()
+    for name in expected:
+        assert torch.equal(expected[name], got[name]), name
+    # The metrics of the resumed run continue those of the killed one without duplicates.
+    assert [r["step"] for r in metrics(interrupted)] == list(range(2, 41, 2))
+
+
+@pytest.mark.slow
+def test_latest_without_checkpoints_starts_fresh(corpus, tmp_path):
+    out = tmp_path / "fresh"
+    run(run_args(corpus, out, max_steps=4, resume_from_checkpoint="latest"), processes=1)
+    assert (out / "model.safetensors").is_file()
