@@ -28,7 +28,7 @@ from hfchat.training import PretrainConfig, pretrain
 
 RESULTS = Path(__file__).parent / "results" / "pretrain_throughput.json"
 SHAPE = dict(depth=4, head_dim=64, seq_len=256, per_device_train_batch_size=16)
-STEPS, LOGGING_STEPS, ROUNDS = 30, 5, 3
+STEPS, LOGGING_STEPS, ROUNDS = 20, 5, 2
 
 
 def recipe_tokens_per_s(tokenizer_dir: Path, optimizer: str) -> float:

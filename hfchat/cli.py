@@ -60,12 +60,13 @@ def _add_speedrun_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--processes", type=int, default=None, help="processes per stage (default: the GPU count, or 2 on CPU)"
     )
+    parser.add_argument("--max-steps", type=int, default=None, help="cap every training stage (a quick smoke run)")
 
 
 def _run_speedrun(args: argparse.Namespace) -> int:
     from .speedrun import speedrun
 
-    speedrun(args.preset, args.output_dir, processes=args.processes)
+    speedrun(args.preset, args.output_dir, processes=args.processes, max_steps=args.max_steps)
     return 0
 
 

@@ -73,7 +73,10 @@ def _cuda_devices() -> int:
     return torch.cuda.device_count()
 
 
-def speedrun(preset: str, output_dir: str | os.PathLike, processes: int | None = None) -> Path:
+def speedrun(
+    preset: str, output_dir: str | os.PathLike, processes: int | None = None, max_steps: int | None = None
+) -> Path:
+    """Run every stage of ``preset`` into ``output_dir``; ``max_steps`` shortens each training stage (a smoke run)."""
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     processes = processes or max(_cuda_devices(), 2 if (os.cpu_count() or 1) >= 2 else 1)
@@ -90,6 +93,8 @@ def speedrun(preset: str, output_dir: str | os.PathLike, processes: int | None =
         print(f"[speedrun] pretraining: {base_dir} exists, skipped", flush=True)
     else:
         args = ["--output_dir", str(base_dir), "--tokenizer_name_or_path", str(tokenizer_dir)]
+        if max_steps is not None:
+            args += ["--max_steps", str(max_steps)]
         launch("pretrain", preset, args + ["--resume_from_checkpoint", "latest"], processes)
 
     minutes = (time.perf_counter() - started) / 60

@@ -129,7 +129,27 @@ def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_weights(corpus, tmp
 
 
 @pytest.mark.slow
-def test_latest_without_checkpoints_starts_fresh(corpus, tmp_path):
+def test_latest_without_checkpoints_starts_fresh_with_bf16_and_gradient_checkpointing(corpus, tmp_path):
     out = tmp_path / "fresh"
-    run(run_args(corpus, out, max_steps=4, resume_from_checkpoint="latest"), processes=1)
+    overrides = dict(max_steps=4, resume_from_checkpoint="latest", bf16=True, gradient_checkpointing=True)
+    run(run_args(corpus, out, **overrides), processes=1)
     assert (out / "model.safetensors").is_file()
+    assert all(r["loss"] > 0 for r in metrics(out))
+
+
+@pytest.mark.slow
+def test_speedrun_smoke_run_writes_loadable_folders_and_skips_them_when_rerun(tmp_path):
+    out = tmp_path / "speedrun"
+    command = [str(Path(sys.executable).parent / "hfchat"), "speedrun", "--preset", "tiny", "--output-dir", str(out)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    first = subprocess.run([*command, "--max-steps", "3"], capture_output=True, text=True, env=env, timeout=600)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "[hfchat] world size 2" in first.stdout
+    assert "[hfchat] sample: 'Once upon a time'" in first.stdout
+    assert f"base model in {out / 'base'}" in first.stdout
+    AutoModelForCausalLM.from_pretrained(out / "base")
+    assert (out / "tokenizer" / "tokenizer.json").is_file()
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "tokenizer: " in again.stdout and "exists, skipped" in again.stdout
+    assert "pretraining: " in again.stdout and again.stdout.count("exists, skipped") == 2

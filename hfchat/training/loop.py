@@ -102,7 +102,7 @@ def build_model(config: PretrainConfig, tokenizer):
             f"({model.config.max_position_embeddings})"
         )
     if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        model.activation_checkpointing_enable()  # transformers >= 5.23 name of gradient checkpointing
     return model
 
 
