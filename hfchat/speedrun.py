@@ -33,20 +33,20 @@ def train_tokenizer_stage(preset: str, output: Path) -> None:
     """Train the preset's tokenizer on the start of the preset's pretraining data and save it to ``output``."""
     from trl import TrlParser
 
-    from .data.sources import load_text_mixture
+    from .data.sources import load_text_mixture, texts_between
     from .tokenizer import bytes_per_token, train_and_save_tokenizer
     from .training import PretrainConfig
 
     args = ["--config", str(preset_config(preset, "pretrain")), "--output_dir", str(output.parent / "base")]
     (config,) = TrlParser(PretrainConfig).parse_args_and_config(args=args)
-    documents = load_text_mixture(config.datasets, seed=config.seed)
-    count = min(config.tokenizer_train_documents, len(documents))
+    documents = load_text_mixture(config.datasets, streaming=config.streaming, seed=config.seed)
     started = time.perf_counter()
-    tokenizer = train_and_save_tokenizer(documents.select(range(count))["text"], config.vocab_size, output)
-    held_out = documents.select(range(count, min(count + 1000, len(documents))))["text"]
+    count = config.tokenizer_train_documents
+    tokenizer = train_and_save_tokenizer(texts_between(documents, 0, count), config.vocab_size, output)
+    held_out = list(texts_between(documents, count, count + 1000))
     compression = f", {bytes_per_token(tokenizer, held_out):.2f} bytes/token on held-out text" if held_out else ""
     print(
-        f"[speedrun] tokenizer: {len(tokenizer)} tokens from {count} documents in "
+        f"[speedrun] tokenizer: {len(tokenizer)} tokens from the first {count} documents in "
         f"{time.perf_counter() - started:.1f}s{compression} -> {output}",
         flush=True,
     )

@@ -153,3 +153,16 @@ def test_speedrun_smoke_run_writes_loadable_folders_and_skips_them_when_rerun(tm
     assert again.returncode == 0, again.stderr[-3000:]
     assert "tokenizer: " in again.stdout and "exists, skipped" in again.stdout
     assert "pretraining: " in again.stdout and again.stdout.count("exists, skipped") == 2
+
+
+@pytest.mark.slow
+def test_streaming_sources_train_without_a_tokenizer_given(corpus, tmp_path):
+    out = tmp_path / "streamed"
+    overrides = dict(max_steps=4, streaming=True, block_size=64, eval_steps=2, eval_tokens=512, vocab_size=300)
+    args = run_args(corpus, out, **overrides)
+    args = [a for a in args if a not in ("--tokenizer_name_or_path", str(corpus[1]))]
+    run(args, processes=2)
+    assert (out / "tokenizer" / "tokenizer.json").is_file()  # trained first, from the stream
+    records = metrics(out)
+    assert records[-1]["step"] == 4 and "val_bpb" in records[-1]
+    AutoModelForCausalLM.from_pretrained(out)

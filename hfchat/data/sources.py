@@ -14,6 +14,7 @@ Several sources with weights make a mixture. Example:
 """
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,6 +111,13 @@ def load_text_source(spec: "str | dict | TextSource", split: str | None = None, 
     if source.column != "text":
         dataset = dataset.rename_column(source.column, "text")
     return dataset
+
+
+def texts_between(documents: Dataset, start: int, stop: int) -> Iterable[str]:
+    """The text of documents ``start`` to ``stop`` of a map-style or streamed source, read lazily."""
+    if isinstance(documents, datasets.IterableDataset):
+        return (row["text"] for row in documents.skip(start).take(stop - start))
+    return documents.select(range(min(start, len(documents)), min(stop, len(documents))))["text"]
 
 
 def load_text_mixture(specs: list, split: str | None = None, streaming: bool = False, seed: int = 0) -> Dataset:

@@ -1,10 +1,12 @@
 """The pretraining stream: documents -> tokens -> BOS-aligned packed rows, sharded over processes, resumable.
 
-How it works, from a document source (a map-style `datasets.Dataset` with a ``text`` column):
+How it works, from a document source with a ``text`` column (a `datasets.Dataset`, or an `IterableDataset` streamed
+from the Hub or local files):
 
-1. Each epoch the documents are shuffled with ``seed + epoch`` and cut into *blocks* of ``block_size`` documents.
-   Block ``b`` belongs to process ``b % world_size``, so no two processes ever read the same document and each only
-   tokenises its own share.
+1. Each epoch the documents are shuffled with ``seed + epoch`` (a streamed source through a shuffle buffer) and cut
+   into *blocks* of ``block_size`` documents. Block ``b`` belongs to process ``b % world_size``, so no two processes
+   train on the same document and each only tokenises its own share (with a streamed source every process reads
+   the stream and skips the other processes' blocks).
 2. A block is tokenised in batches with the fast tokenizer, every document prefixed with BOS, and packed into rows
    of ``seq_len + 1`` tokens by best fit (`pack_documents`): each row starts at a document boundary, holds no padding,
    and is filled with the largest documents that still fit; when none fits, the shortest remaining document is cropped
@@ -17,6 +19,8 @@ The position (epoch, block, rows already taken from it) is all it takes to resum
 block is re-tokenised and re-packed identically and the rows already used are skipped. Save it with `state_dict`.
 """
 
+import collections
+import itertools
 import random
 from collections.abc import Iterator
 
@@ -81,7 +85,7 @@ class PretrainingStream:
 
     def __init__(
         self,
-        documents: datasets.Dataset,
+        documents: datasets.Dataset | datasets.IterableDataset,
         tokenizer,
         seq_len: int,
         batch_size: int,
@@ -92,31 +96,34 @@ class PretrainingStream:
         block_size: int = 1024,
         tokenize_batch_size: int = 256,
         epochs: int | None = None,
+        shuffle_buffer: int = 10_000,
     ):
-        if "text" not in documents.column_names:
-            raise ValueError(f"PretrainingStream: documents need a 'text' column, they have {documents.column_names}")
+        columns = documents.column_names
+        if columns is not None and "text" not in columns:
+            raise ValueError(f"PretrainingStream: documents need a 'text' column, they have {columns}")
         if tokenizer.bos_token_id is None:
             raise ValueError("PretrainingStream: the tokenizer has no BOS token to mark document starts")
-        if len(documents) < world_size:
-            raise ValueError(f"PretrainingStream: {len(documents)} documents cannot feed {world_size} processes")
+        self.streamed = isinstance(documents, datasets.IterableDataset)
+        if not self.streamed:
+            if len(documents) < world_size:
+                raise ValueError(f"PretrainingStream: {len(documents)} documents cannot feed {world_size} processes")
+            # Small data sets get smaller blocks so that every process still receives some.
+            block_size = max(1, min(block_size, len(documents) // world_size))
         self.documents = documents
         self.tokenizer = tokenizer
         self.row_length = seq_len + 1
         self.batch_size = batch_size
         self.rank, self.world_size = rank, world_size
         self.seed = seed
-        # Small data sets get smaller blocks so that every process still receives some.
-        self.block_size = max(1, min(block_size, len(documents) // world_size))
+        self.block_size = block_size
+        self.shuffle_buffer = shuffle_buffer
         self.tokenize_batch_size = tokenize_batch_size
         self.epochs = epochs  # None: cycle forever (training); 1: one pass (evaluation)
         self.epoch, self.block, self.rows_taken = 0, rank, 0
         self.tokens_seen = 0
         self.cropped_tokens = 0
         self._shuffled: tuple[int, datasets.Dataset] | None = None
-
-    @property
-    def blocks_per_epoch(self) -> int:
-        return -(-len(self.documents) // self.block_size)
+        self._cursor: list | None = None  # streamed source: [epoch, position, iterator]
 
     def state_dict(self) -> dict:
         return {
@@ -142,15 +149,27 @@ class PretrainingStream:
         self.epoch, self.block, self.rows_taken = state["epoch"], state["block"], state["rows_taken"]
         self.tokens_seen, self.cropped_tokens = state["tokens_seen"], state["cropped_tokens"]
 
-    def _epoch_order(self, epoch: int) -> datasets.Dataset:
+    def _block_texts(self, epoch: int, block: int) -> list[str]:
+        """The texts of one block of the epoch's order; empty once the epoch has no more documents."""
+        start = block * self.block_size
+        if self.streamed:
+            return self._streamed_block(epoch, start)
         if self._shuffled is None or self._shuffled[0] != epoch:
             self._shuffled = (epoch, self.documents.shuffle(seed=self.seed + epoch))
-        return self._shuffled[1]
+        return self._shuffled[1][start : start + self.block_size]["text"]
 
-    def _block_rows(self, epoch: int, block: int) -> tuple[list[list[int]], int]:
-        order = self._epoch_order(epoch)
-        start = block * self.block_size
-        texts = order[start : start + self.block_size]["text"]
+    def _streamed_block(self, epoch: int, start: int) -> list[str]:
+        # One forward pass per epoch; a resume (or a new epoch) opens a new pass skipped to the block.
+        if self._cursor is None or self._cursor[0] != epoch or self._cursor[1] > start:
+            shuffled = self.documents.shuffle(seed=self.seed + epoch, buffer_size=self.shuffle_buffer)
+            self._cursor = [epoch, start, iter(shuffled.skip(start))]
+        _, position, iterator = self._cursor
+        collections.deque(itertools.islice(iterator, start - position), maxlen=0)  # other processes' blocks
+        texts = [row["text"] for row in itertools.islice(iterator, self.block_size)]
+        self._cursor[1] = start + len(texts)
+        return texts
+
+    def _pack(self, texts: list[str], epoch: int, block: int) -> tuple[list[list[int]], int]:
         bos = self.tokenizer.bos_token_id
         tokenized = []
         for i in range(0, len(texts), self.tokenize_batch_size):
@@ -163,7 +182,18 @@ class PretrainingStream:
     def __iter__(self) -> Iterator[torch.Tensor]:
         batch: list[list[int]] = []
         while self.epochs is None or self.epoch < self.epochs:
-            rows, dropped = self._block_rows(self.epoch, self.block)
+            texts = self._block_texts(self.epoch, self.block)
+            if not texts:  # this process has no more blocks in the epoch
+                if self.block == self.rank:  # nor had any: with no epoch limit this would spin forever
+                    if self.epochs is not None:
+                        return
+                    raise ValueError(
+                        f"PretrainingStream: process {self.rank} of {self.world_size} gets no documents: the source "
+                        f"has fewer than {self.rank + 1} blocks of block_size={self.block_size}; use a smaller block_size"
+                    )
+                self.epoch, self.block, self.rows_taken = self.epoch + 1, self.rank, 0
+                continue
+            rows, dropped = self._pack(texts, self.epoch, self.block)
             if self.rows_taken == 0:
                 self.cropped_tokens += dropped
             for row in rows[self.rows_taken :]:
@@ -175,6 +205,3 @@ class PretrainingStream:
                     batch = []
             self.block += self.world_size
             self.rows_taken = 0
-            if self.block >= self.blocks_per_epoch:
-                self.epoch += 1
-                self.block = self.rank

@@ -44,6 +44,9 @@ class PretrainConfig:
         default_factory=lambda: [TextSource("builtin:stories")],
         metadata={"help": "text sources: builtin:<name>, local files or folders, Hub ids (YAML: list of mappings)"},
     )
+    streaming: bool = field(
+        default=False, metadata={"help": "read the sources as streams instead of downloading them first"}
+    )
     validation_split: str | None = field(
         default=None,
         metadata={"help": "split of the (first) source used for validation; default: hold out documents instead"},
@@ -52,6 +55,9 @@ class PretrainConfig:
         default=1000, metadata={"help": "documents held out of the training data for validation, if no split"}
     )
     seq_len: int = field(default=2048, metadata={"help": "tokens per training row"})
+    block_size: int = field(
+        default=1024, metadata={"help": "documents packed together; process r takes blocks r, r + processes, ..."}
+    )
     # Batch and horizon
     total_batch_size: int = field(default=524_288, metadata={"help": "tokens per optimizer step, all processes"})
     per_device_train_batch_size: int = field(default=32, metadata={"help": "rows per forward pass per process"})
@@ -105,7 +111,8 @@ class PretrainConfig:
             raise ValueError(f"PretrainConfig.depth must be positive, got {self.depth}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"PretrainConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        for name in ("seq_len", "total_batch_size", "per_device_train_batch_size", "logging_steps", "eval_tokens"):
+        positive = ("seq_len", "block_size", "total_batch_size", "per_device_train_batch_size", "logging_steps")
+        for name in (*positive, "eval_tokens"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"PretrainConfig.{name} must be positive, got {getattr(self, name)}")
         for name in ("save_steps", "eval_steps", "sample_steps", "warmup_steps", "validation_documents"):

@@ -18,14 +18,13 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-import datasets
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-from ..data.sources import load_text_mixture, load_text_source
+from ..data.sources import Dataset, load_text_mixture, load_text_source, texts_between
 from ..data.stream import PretrainingStream
 from ..evaluation.language_modeling import batch_totals, summarize, token_byte_lengths
 from ..modeling import HFChatConfig, HFChatForCausalLM
@@ -50,15 +49,20 @@ def device_peak_flops(config: PretrainConfig, device: torch.device) -> float | N
     return None
 
 
-def training_documents(config: PretrainConfig) -> tuple[datasets.Dataset, datasets.Dataset]:
+def training_documents(config: PretrainConfig) -> tuple[Dataset, Dataset]:
     """The training documents and the held-out validation documents (a split, or the first N documents)."""
-    documents = load_text_mixture(config.datasets, seed=config.seed)
+    documents = load_text_mixture(config.datasets, streaming=config.streaming, seed=config.seed)
     if config.validation_split is not None:
-        validation = load_text_source(config.datasets[0], split=config.validation_split)
+        validation = load_text_source(config.datasets[0], split=config.validation_split, streaming=config.streaming)
         return documents, validation
-    held_out = min(config.validation_documents, len(documents) // 10)
+    if config.streaming:
+        held_out = config.validation_documents
+    else:
+        held_out = min(config.validation_documents, len(documents) // 10)
     if held_out == 0:
-        raise ValueError("PretrainConfig.validation_documents: the training data is too small to hold any out")
+        raise ValueError("PretrainConfig.validation_documents: no documents held out for validation")
+    if config.streaming:
+        return documents.skip(held_out), documents.take(held_out)
     return documents.select(range(held_out, len(documents))), documents.select(range(held_out))
 
 
@@ -69,9 +73,9 @@ def load_or_train_tokenizer(config: PretrainConfig, documents, accelerator: Acce
         return AutoTokenizer.from_pretrained(config.model_name_or_path)
     folder = Path(config.output_dir) / "tokenizer"
     if accelerator.is_main_process and not (folder / "tokenizer.json").is_file():
-        count = min(config.tokenizer_train_documents, len(documents))
-        logger.info("training a %d-token tokenizer on %d documents", config.vocab_size, count)
-        train_and_save_tokenizer(documents.select(range(count))["text"], config.vocab_size, folder)
+        count = config.tokenizer_train_documents
+        logger.info("training a %d-token tokenizer on the first %d documents", config.vocab_size, count)
+        train_and_save_tokenizer(texts_between(documents, 0, count), config.vocab_size, folder)
     accelerator.wait_for_everyone()
     return AutoTokenizer.from_pretrained(folder)
 
@@ -188,6 +192,7 @@ def evaluate(model, validation, tokenizer, token_bytes, config, accelerator) -> 
     stream = PretrainingStream(
         validation, tokenizer, config.seq_len, batch,
         rank=accelerator.process_index, world_size=accelerator.num_processes, seed=0, epochs=1,
+        block_size=config.block_size,
     )  # fmt: skip
     batches = max(1, config.eval_tokens // (batch * config.seq_len * accelerator.num_processes))
     token_bytes = token_bytes.to(accelerator.device)
@@ -244,6 +249,7 @@ def pretrain(config: PretrainConfig) -> Path:
     stream = PretrainingStream(
         documents, tokenizer, config.seq_len, config.per_device_train_batch_size,
         rank=accelerator.process_index, world_size=accelerator.num_processes, seed=config.seed,
+        block_size=config.block_size,
     )  # fmt: skip
     step, tokens = 0, 0
     if resume_from is not None:
