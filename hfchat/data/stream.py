@@ -144,7 +144,7 @@ class PretrainingStream:
             if state[key] != getattr(self, key):
                 raise ValueError(
                     f"cannot resume the data stream: the checkpoint has {key}={state[key]}, this run "
-                    f"{getattr(self, key)} (resume with the same number of processes, seed and seq_len)"
+                    f"{getattr(self, key)} (resume with the same number of processes, seed, seq_len and block_size)"
                 )
         self.epoch, self.block, self.rows_taken = state["epoch"], state["block"], state["rows_taken"]
         self.tokens_seen, self.cropped_tokens = state["tokens_seen"], state["cropped_tokens"]
