@@ -23,7 +23,11 @@ from hfchat.training import PretrainConfig, pretrain
 
 
 def main(config: PretrainConfig) -> None:
-    pretrain(config)
+    result = pretrain(config)
+    if result.is_main_process:
+        for prompt, sample in result.samples.items():
+            print(f"[hfchat] sample: {prompt!r} -> {sample!r}", flush=True)
+        print(f"[hfchat] model saved in {result.output_dir}", flush=True)
 
 
 if __name__ == "__main__":

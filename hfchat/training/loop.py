@@ -16,6 +16,7 @@ import os
 import shutil
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -207,8 +208,16 @@ def evaluate(model, validation, tokenizer, token_bytes, config, accelerator) -> 
     return {"val_loss": result["loss"], "val_bpb": result["bits_per_byte"]}
 
 
-def pretrain(config: PretrainConfig) -> Path:
-    """Run pretraining as configured; return ``output_dir`` (which then holds the final model)."""
+@dataclass
+class PretrainResult:
+    output_dir: Path  # holds the final model, tokenizer and generation config
+    is_main_process: bool
+    steps: int
+    samples: dict[str, str]  # greedy continuation of each sample prompt (main process only)
+
+
+def pretrain(config: PretrainConfig) -> PretrainResult:
+    """Run pretraining as configured; the final model is then in ``output_dir``."""
     output_dir = Path(config.output_dir)
     resume_from = checkpoints.resolve_resume(config.resume_from_checkpoint, output_dir)
     trackers = [t for t in config.report_to if t != "none"]
@@ -340,16 +349,16 @@ def pretrain(config: PretrainConfig) -> Path:
             save_checkpoint(accelerator, config, step, stream, {"tokens": tokens, "max_steps": max_steps})
     progress.close()
 
+    samples = {}
     if main:
         save_final_model(unwrapped, tokenizer, output_dir)
-        for prompt, sample in zip(config.sample_prompts, generate_samples(
+        outputs = generate_samples(
             unwrapped, tokenizer, config.sample_prompts, config.sample_max_new_tokens, accelerator
-        )):  # fmt: skip
-            print(f"[hfchat] sample: {prompt!r} -> {sample!r}", flush=True)
-        print(f"[hfchat] model saved in {output_dir}", flush=True)
+        )
+        samples = dict(zip(config.sample_prompts, outputs))
     accelerator.wait_for_everyone()
     accelerator.end_training()
-    return output_dir
+    return PretrainResult(output_dir, accelerator.is_main_process, step, samples)
 
 
 def save_final_model(model, tokenizer, output_dir: Path) -> None:
