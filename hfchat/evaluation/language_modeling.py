@@ -6,7 +6,6 @@ they carry no bytes of text.
 """
 
 import math
-from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -55,16 +54,6 @@ def batch_totals(model, rows: torch.Tensor, token_bytes: torch.Tensor) -> torch.
     target_bytes = token_bytes[targets]
     counted = target_bytes > 0
     return torch.stack([losses[counted].double().sum(), target_bytes.sum().double(), counted.sum().double()])
-
-
-def loss_and_bits_per_byte(model, rows: Iterable[torch.Tensor], token_bytes: torch.Tensor) -> dict[str, float]:
-    """Mean loss per predicted token (nats), perplexity and bits per byte over batches of packed rows."""
-    was_training = model.training
-    model.eval()
-    token_bytes = token_bytes.to(next(model.parameters()).device)
-    totals = sum((batch_totals(model, batch, token_bytes) for batch in rows), torch.zeros(3, dtype=torch.float64))
-    model.train(was_training)
-    return summarize(*totals.tolist())
 
 
 def summarize(nats: float, n_bytes: float, n_tokens: float) -> dict[str, float]:
