@@ -56,17 +56,44 @@ def _run_size(args: argparse.Namespace) -> int:
 
 def _add_speedrun_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="tiny", help="recipes/<preset>/ to run (default: tiny, for CPU)")
-    parser.add_argument("--output-dir", required=True, help="folder for every stage's output (tokenizer/, base/)")
+    parser.add_argument(
+        "--output-dir", required=True, help="folder for every stage (tokenizer/, base/, sft/, dpo/, grpo/, eval/)"
+    )
     parser.add_argument(
         "--processes", type=int, default=None, help="processes per stage (default: the GPU count, or 2 on CPU)"
     )
     parser.add_argument("--max-steps", type=int, default=None, help="cap every training stage (a quick smoke run)")
+    parser.add_argument(
+        "--eval-limit", type=int, default=None, help="at most N held-out items per task after each stage (smoke runs)"
+    )
 
 
 def _run_speedrun(args: argparse.Namespace) -> int:
     from .speedrun import speedrun
 
-    speedrun(args.preset, args.output_dir, processes=args.processes, max_steps=args.max_steps)
+    speedrun(args.preset, args.output_dir, processes=args.processes, max_steps=args.max_steps,
+             eval_limit=args.eval_limit)
+    return 0
+
+
+def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="a model folder or Hub id")
+    parser.add_argument("--tasks", required=True, help="comma-separated task names (builtin_math,builtin_preference)")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N items of each task")
+    parser.add_argument("--output-dir", default=None, help="write results.json and details/<task>.jsonl here")
+    parser.add_argument("--batch-size", type=int, default=64, help="prompts per forward pass (default: 64)")
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from .evaluation.runner import evaluate, format_results, parse_tasks
+
+    try:
+        tasks = parse_tasks(args.tasks)  # before loading anything: a typo fails at once
+    except ValueError as error:
+        print(f"hfchat eval: {error}", file=sys.stderr)
+        return 2
+    summary = evaluate(args.model, tasks, limit=args.limit, batch_size=args.batch_size, output_dir=args.output_dir)
+    print(format_results(summary))
     return 0
 
 
@@ -87,8 +114,11 @@ def _run_version(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Command] = {
     "speedrun": Command(
-        "train a tokenizer and pretrain a model from one preset, end to end", _add_speedrun_arguments, _run_speedrun
+        "tokenizer, pretraining, SFT, DPO and GRPO from one preset, end to end, with a report card",
+        _add_speedrun_arguments,
+        _run_speedrun,
     ),
+    "eval": Command("score a model on evaluation tasks and write results.json", _add_eval_arguments, _run_eval),
     "size": Command("show the size and training FLOPs of the model a depth gives", _add_size_arguments, _run_size),
     "version": Command("print the versions of hfchat and its main dependencies", _add_no_arguments, _run_version),
 }

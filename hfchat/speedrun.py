@@ -1,18 +1,25 @@
-"""The main job: train a tokenizer, pretrain, and show samples, one stage after another into one folder.
+"""The main job: tokenizer, pretraining, SFT, DPO and GRPO, one stage after another into one folder.
 
     hfchat speedrun --preset tiny --output-dir runs/tiny
 
-writes ``runs/tiny/tokenizer/`` and ``runs/tiny/base/`` (Hugging Face folders). A stage whose folder is complete is
-skipped, and an interrupted pretraining resumes from its last checkpoint, so rerunning the same command continues a
-crashed run. Each stage runs the same recipe a user would launch by hand (`recipes/<stage>.py` with
-`recipes/<preset>/<stage>.yaml`) under `accelerate launch`, so what the speedrun does is what the README shows.
+writes ``runs/tiny/tokenizer/``, ``base/``, ``sft/``, ``dpo/`` and ``grpo/`` (Hugging Face folders), the builtin
+tasks' scores after each stage in ``eval/<stage>.json``, and a report card comparing them in ``report.md``. A stage
+whose folder is complete is skipped, and an interrupted stage resumes from its last checkpoint, so rerunning the
+same command continues a crashed run. Each stage runs the same recipe a user would launch by hand
+(`recipes/<stage>.py` with `recipes/<preset>/<stage>.yaml`) under `accelerate launch`, so what the speedrun does is
+what the README shows.
 """
 
+import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+POST_TRAINING_STAGES = ("sft", "dpo", "grpo")
+# held-out items per task after each stage: all 500 math problems (greedy, fast), 200 preference pairs
+SPEEDRUN_TASKS = {"builtin_math": 500, "builtin_preference": 200}
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RECIPES = REPO_ROOT / "recipes"
@@ -74,9 +81,14 @@ def _cuda_devices() -> int:
 
 
 def speedrun(
-    preset: str, output_dir: str | os.PathLike, processes: int | None = None, max_steps: int | None = None
+    preset: str,
+    output_dir: str | os.PathLike,
+    processes: int | None = None,
+    max_steps: int | None = None,
+    eval_limit: int | None = None,
 ) -> Path:
-    """Run every stage of ``preset`` into ``output_dir``; ``max_steps`` shortens each training stage (a smoke run)."""
+    """Run every stage of ``preset`` into ``output_dir``; ``max_steps`` shortens each training stage and
+    ``eval_limit`` each evaluation (a smoke run; default: `SPEEDRUN_TASKS`' limits)."""
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     processes = processes or max(_cuda_devices(), 2 if (os.cpu_count() or 1) >= 2 else 1)
@@ -96,8 +108,63 @@ def speedrun(
         if max_steps is not None:
             args += ["--max_steps", str(max_steps)]
         launch("pretrain", preset, args + ["--resume_from_checkpoint", "latest"], processes)
+    evaluate_stage(output, "base", eval_limit)
+
+    previous = base_dir
+    for stage in POST_TRAINING_STAGES:
+        if not (RECIPES / preset / f"{stage}.yaml").is_file():
+            print(f"[speedrun] {stage}: the {preset} preset has no {stage}.yaml, skipped", flush=True)
+            continue
+        stage_dir = output / stage
+        if (stage_dir / "model.safetensors").is_file():
+            print(f"[speedrun] {stage}: {stage_dir} exists, skipped", flush=True)
+        else:
+            args = ["--model_name_or_path", str(previous), "--output_dir", str(stage_dir)]
+            launch(stage, preset, args + (["--max_steps", str(max_steps)] if max_steps is not None else []), processes)
+        evaluate_stage(output, stage, eval_limit)
+        previous = stage_dir
 
     minutes = (time.perf_counter() - started) / 60
-    print(f"[speedrun] done in {minutes:.1f} min: base model in {base_dir}", flush=True)
-    print(f"[speedrun] load it with AutoModelForCausalLM.from_pretrained({str(base_dir)!r})", flush=True)
+    report = write_report(output)
+    print(f"[speedrun] done in {minutes:.1f} min; report card ({output / 'report.md'}):\n{report}", flush=True)
+    print(f"[speedrun] chat model: AutoModelForCausalLM.from_pretrained({str(previous)!r})", flush=True)
     return output
+
+
+def evaluate_stage(output: Path, stage: str, limit: int | None) -> None:
+    """Write ``output/eval/<stage>.json``: the builtin tasks on ``output/<stage>`` (skipped if already there)."""
+    from .evaluation.runner import evaluate
+    from .files import write_json_atomic
+
+    path = output / "eval" / f"{stage}.json"
+    if path.is_file():
+        print(f"[speedrun] eval {stage}: {path} exists, skipped", flush=True)
+        return
+    started = time.perf_counter()
+    limits = {task: min(n, limit or n) for task, n in SPEEDRUN_TASKS.items()}
+    summary = evaluate(str(output / stage), list(limits), limit=limits, output_dir=output / "eval" / stage)
+    write_json_atomic(path, summary)
+    scores = ", ".join(f"{task}.{metric} {value:.3f}" for task, metrics in summary["results"].items()
+                       for metric, value in metrics.items() if metric not in ("n", "stderr", "seconds"))
+    print(f"[speedrun] eval {stage} ({time.perf_counter() - started:.0f}s): {scores}", flush=True)
+
+
+def write_report(output: Path) -> str:
+    """A markdown table of every stage's scores, also written to ``output/report.md``."""
+    from .files import write_text_atomic
+
+    summaries = {}
+    for stage in ("base", *POST_TRAINING_STAGES):
+        path = output / "eval" / f"{stage}.json"
+        if path.is_file():
+            summaries[stage] = json.loads(path.read_text())["results"]
+    metrics = [(task, metric) for results in summaries.values() for task, values in results.items()
+               for metric in values if metric not in ("n", "stderr", "seconds")]
+    metrics = list(dict.fromkeys(metrics))
+    lines = ["| task | metric | " + " | ".join(summaries) + " |", "|---|---|" + "---:|" * len(summaries)]
+    for task, metric in metrics:
+        cells = [f"{summaries[s][task][metric]:.3f}" if metric in summaries[s].get(task, {}) else "" for s in summaries]
+        lines.append(f"| {task} | {metric} | " + " | ".join(cells) + " |")
+    report = "\n".join(lines)
+    write_text_atomic(output / "report.md", f"# Report card: {output}\n\n{report}\n")
+    return report

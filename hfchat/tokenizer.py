@@ -14,6 +14,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import shutil
 from collections.abc import Iterable, Iterator
 
@@ -84,6 +85,29 @@ CHAT_TEMPLATE = """{{- bos_token }}
 {%- if add_generation_prompt %}
 {{- '<|im_start|>assistant\\n' }}
 {%- endif %}"""
+
+
+_TOOL_CALL = re.compile(re.escape(TOOL_CALL_START) + r"\s*(.*?)\s*" + re.escape(TOOL_CALL_END), re.DOTALL)
+
+
+def parse_tool_calls(text: str) -> list[dict]:
+    r"""The tool calls in an assistant reply as the chat template writes them, each ``{"name": ..., "arguments":
+    {...}}``; a call that is not a JSON object with a string ``name`` and object ``arguments`` is left out.
+
+    Example:
+        >>> parse_tool_calls('Let me check.\n<tool_call>\n{"name": "calculator", "arguments": {"expression": "2+3"}}'
+        ...                  '\n</tool_call>')
+        [{'name': 'calculator', 'arguments': {'expression': '2+3'}}]
+    """
+    calls = []
+    for body in _TOOL_CALL.findall(text):
+        try:
+            call = json.loads(body)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(call, dict) and isinstance(call.get("name"), str) and isinstance(call.get("arguments"), dict):
+            calls.append({"name": call["name"], "arguments": call["arguments"]})
+    return calls
 
 
 def build_tokenizer(tokenizer_object: Tokenizer, model_max_length: int = 2048) -> PreTrainedTokenizerFast:

@@ -25,3 +25,15 @@ def tiny_tokenizer():
     from hfchat import train_tokenizer
 
     return train_tokenizer(TOKENIZER_CORPUS * 20, vocab_size=512)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_tokenizer):
+    """A tiny random hfchat model with the test tokenizer, saved like a pretraining run saves one."""
+    from hfchat.tokenizer import save_tokenizer
+    from tests.helpers import tiny_model
+
+    folder = tmp_path_factory.mktemp("tiny-model")
+    tiny_model(vocab_size=len(tiny_tokenizer)).save_pretrained(folder)
+    save_tokenizer(tiny_tokenizer, folder)
+    return folder

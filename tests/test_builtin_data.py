@@ -14,7 +14,7 @@ from hfchat.data.builtin import BUILTIN_NAMES, DEFAULT_IDENTITY, _math_items, bu
 from tests.helpers import REPO_ROOT
 
 COLUMNS = {"stories": ["text"], "chat": ["messages"], "preference": ["prompt", "chosen", "rejected"],
-           "math": ["prompt", "answer"]}
+           "math": ["prompt", "solution", "answer"]}
 MIN_ROWS = {"train": 5_000, "validation": 100, "test": 400}
 SAFE_EXPRESSION = re.compile(r"^[0-9+\-*() ]+$")
 # Builds datasets in a fresh interpreter. It loads builtin.py on its own: importing the hfchat package would cost
@@ -90,10 +90,16 @@ def test_the_same_rows_in_every_process():
 def test_held_out_splits_are_disjoint_from_train():
     train = set(builtin_dataset("stories")["text"])
     assert not train & set(builtin_dataset("stories", "validation")["text"])
-    for name in ("preference", "math"):
-        train = {p[0]["content"] for p in builtin_dataset(name)["prompt"]}
-        test = [p[0]["content"] for p in builtin_dataset(name, "test")["prompt"]]
-        assert not train & set(test) and len(set(test)) == len(test)
+    train = {p[0]["content"] for p in builtin_dataset("math")["prompt"]}
+    test = [p[0]["content"] for p in builtin_dataset("math", "test")["prompt"]]
+    assert not train & set(test) and len(set(test)) == len(test)
+
+    def pair(row):  # a held-out preference pair is new as a (prompt, chosen, rejected) triple
+        return tuple(row[column][0]["content"] for column in ("prompt", "chosen", "rejected"))
+
+    train = {pair(row) for row in builtin_dataset("preference")}
+    test = [pair(row) for row in builtin_dataset("preference", "test")]
+    assert not train & set(test) and len(set(test)) == len(test)
     train = {user_key(m) for m in builtin_dataset("chat")["messages"]}
     assert not train & {user_key(m) for m in builtin_dataset("chat", "test")["messages"]}
 
@@ -103,11 +109,13 @@ def test_math_answers_are_correct(split):
     ds = builtin_dataset("math", split)
     items = _math_items(split)
     assert [p[0]["content"] for p in ds["prompt"]] == [item.prompt for item in items]
-    bare = 0
+    bare = worked = 0
     for row, item in zip(ds, items):
         prompt, answer = row["prompt"][0]["content"], int(row["answer"])
         assert row["prompt"][0]["role"] == "user" and answer >= 0
         assert answer == (item.a + item.b if item.op == "+" else item.a - item.b)
+        assert row["solution"] in ("", f"{item.a} {item.op} {item.b} = {answer}.") and answer <= 10
+        worked += bool(row["solution"])
         # Re-derive the answer from the text alone, without the generator's bookkeeping.
         if match := re.search(r"(\d+) (\+|-|plus|minus) (\d+)", prompt):
             a, op, b = int(match[1]), match[2], int(match[3])
@@ -116,7 +124,12 @@ def test_math_answers_are_correct(split):
             a, b = map(int, re.findall(r"\d+", prompt))
             op = "+" if " more" in prompt or "in all" in prompt else "-"
         assert answer == (a + b if op in ("+", "plus") else a - b), prompt
-    assert 0.3 < bare / len(ds) < 0.8  # both bare sums and word problems
+    if split == "train":
+        assert 0.3 < bare / len(ds) < 0.8  # both bare sums and word problems
+    else:  # the few hundred bare sums within 10 are nearly all in train: held-out problems are word problems
+        assert bare / len(ds) < 0.1
+    assert 0.25 < worked / len(ds) < 0.42  # a third of the answers show their work
+    assert len({row["answer"] for row in ds}) == 11  # every answer 0-10 occurs
 
 
 @pytest.mark.parametrize("split", ["train", "test"])
@@ -209,9 +222,10 @@ def test_preference_pairs(split):
         assert [m["role"] for m in row["chosen"]] == [m["role"] for m in row["rejected"]] == ["assistant"]
         chosen, rejected = row["chosen"][0]["content"], row["rejected"][0]["content"]
         assert chosen and rejected and chosen != rejected
-        if match := re.fullmatch(r"What is (\d+) ([+\-*]) (\d+)\?", row["prompt"][0]["content"]):
-            value = eval(match[0][8:-1], {"__builtins__": {}})
-            assert chosen.endswith(f" {value}.") and not rejected.endswith(f" {value}.")
+        if match := re.fullmatch(r"(\d+) ([+-]) (\d+) = (\d+)\. The answer is (\d+)\.", chosen):
+            a, op, b, value, answer = match.groups()
+            assert int(value) == int(answer) == (int(a) + int(b) if op == "+" else int(a) - int(b))
+            assert rejected.startswith(f"{a} {op} {b} = ") and not rejected.endswith(f" {value}.")
             kinds["sum"] += 1
         kinds["story"] += "story" in row["prompt"][0]["content"]
     assert kinds["sum"] > 0.05 * len(ds) and kinds["story"] > 0.1 * len(ds)

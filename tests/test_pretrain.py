@@ -138,21 +138,32 @@ def test_latest_without_checkpoints_starts_fresh_with_bf16_and_gradient_checkpoi
 
 
 @pytest.mark.slow
-def test_speedrun_smoke_run_writes_loadable_folders_and_skips_them_when_rerun(tmp_path):
+@pytest.mark.timeout(1500)
+def test_speedrun_smoke_run_writes_every_stage_and_skips_them_when_rerun(tmp_path):
     out = tmp_path / "speedrun"
-    command = [str(Path(sys.executable).parent / "hfchat"), "speedrun", "--preset", "tiny", "--output-dir", str(out)]
+    command = [str(Path(sys.executable).parent / "hfchat"), "speedrun", "--preset", "tiny", "--output-dir", str(out),
+               "--eval-limit", "8"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    first = subprocess.run([*command, "--max-steps", "3"], capture_output=True, text=True, env=env, timeout=600)
+    first = subprocess.run([*command, "--max-steps", "2"], capture_output=True, text=True, env=env, timeout=900)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "[hfchat] world size 2" in first.stdout
     assert "[hfchat] sample: 'Once upon a time'" in first.stdout
-    assert f"base model in {out / 'base'}" in first.stdout
-    AutoModelForCausalLM.from_pretrained(out / "base")
+    for stage in ("sft", "dpo", "grpo"):
+        assert f"[hfchat] {stage}: world size 2" in first.stdout
+    for stage in ("base", "sft", "dpo", "grpo"):
+        AutoModelForCausalLM.from_pretrained(out / stage)
+        summary = json.loads((out / "eval" / f"{stage}.json").read_text())
+        assert summary["model"] == str(out / stage)
+        assert 0 <= summary["results"]["builtin_math"]["accuracy"] <= 1
+        assert 0 <= summary["results"]["builtin_preference"]["win_rate"] <= 1
+        assert summary["results"]["builtin_math"]["n"] == 8
+    report = (out / "report.md").read_text()
+    assert "| builtin_math | accuracy |" in report and "| base | sft | dpo | grpo |" in report
     assert (out / "tokenizer" / "tokenizer.json").is_file()
     again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "tokenizer: " in again.stdout and "exists, skipped" in again.stdout
-    assert "pretraining: " in again.stdout and again.stdout.count("exists, skipped") == 2
+    assert again.stdout.count("exists, skipped") == 9  # tokenizer, 4 models, 4 evaluations
+    assert "world size" not in again.stdout
 
 
 @pytest.mark.slow

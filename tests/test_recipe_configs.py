@@ -9,12 +9,21 @@ import pytest
 from accelerate.commands.launch import _validate_launch_command, launch_command_parser
 from accelerate.utils import DeepSpeedPlugin, FullyShardedDataParallelPlugin
 from accelerate.utils.launch import prepare_deepspeed_cmd_env, prepare_multi_gpu_env
-from trl import TrlParser
+import torch
+from trl import DPOConfig, GRPOConfig, ModelConfig, SFTConfig, TrlParser
 
 from hfchat.training import PretrainConfig
+from hfchat.training.post import GRPOScriptArguments, ScriptArguments
 from tests.helpers import REPO_ROOT
 
-RECIPE_DATACLASSES = {"pretrain": (PretrainConfig,)}
+RECIPE_DATACLASSES = {
+    "pretrain": (PretrainConfig,),
+    "midtrain": (ScriptArguments, SFTConfig, ModelConfig),  # an SFT config: recipes/sft.py runs it
+    "sft": (ScriptArguments, SFTConfig, ModelConfig),
+    "dpo": (ScriptArguments, DPOConfig, ModelConfig),
+    "grpo": (GRPOScriptArguments, GRPOConfig, ModelConfig),
+}
+RECIPE_SCRIPTS = {"midtrain": "sft"}
 RECIPE_YAMLS = sorted((REPO_ROOT / "recipes").glob("*/*.yaml"))
 ACCELERATE_YAMLS = sorted((REPO_ROOT / "accelerate_configs").glob("*.yaml"))
 
@@ -23,18 +32,36 @@ def test_every_stage_yaml_has_a_parser():
     assert RECIPE_YAMLS
     assert {path.stem for path in RECIPE_YAMLS} <= set(RECIPE_DATACLASSES)
     for stage in RECIPE_DATACLASSES:
-        assert (REPO_ROOT / "recipes" / f"{stage}.py").is_file()
+        assert (REPO_ROOT / "recipes" / f"{RECIPE_SCRIPTS.get(stage, stage)}.py").is_file()
 
 
 @pytest.mark.parametrize("path", RECIPE_YAMLS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_recipe_yaml_parses_against_its_script(path, tmp_path):
     parser = TrlParser(RECIPE_DATACLASSES[path.stem])
-    (config,) = parser.parse_args_and_config(args=["--config", str(path), "--output_dir", str(tmp_path)])
+    args = ["--config", str(path), "--output_dir", str(tmp_path)]
+    if path.stem != "pretrain" and not torch.cuda.is_available():
+        args += ["--use_cpu", "true"]  # TrainingArguments refuse bf16 without a GPU at parse time
+    parsed = parser.parse_args_and_config(args=args)
+    if path.stem != "pretrain":
+        check_post_training_yaml(path, *parsed, tmp_path)
+        return
+    (config,) = parsed
     assert config.output_dir == str(tmp_path)
     if path.parent.name != "tiny":
         assert config.bf16 and config.seq_len == 2048 and config.total_batch_size == 524288
         assert config.datasets[0].path == "HuggingFaceFW/fineweb-edu"
         assert config.depth == int(path.parent.name[1:])
+
+
+def check_post_training_yaml(path, script_args, training_args, model_args, output_dir):
+    assert training_args.output_dir == str(output_dir)
+    assert script_args.datasets and model_args.model_name_or_path and training_args.trust_remote_code
+    tiny = path.parent.name == "tiny"
+    assert training_args.bf16 != tiny  # CPU presets in fp32, GPU presets in bf16
+    if path.stem == "grpo":
+        assert script_args.reward_funcs and len(training_args.reward_weights) == len(script_args.reward_funcs)
+    if script_args.identity_file:
+        assert (REPO_ROOT / script_args.identity_file).is_file()
 
 
 def launch_args(path: Path):

@@ -3,16 +3,17 @@
 Four datasets let every stage of hfchat run offline, with nothing downloaded:
 
 - ``stories`` (column ``text``; splits ``train``, ``validation``): short children's stories in the spirit of
-  TinyStories (a hero, a problem, its resolution, often a moral; dialogue in quotes), plus one document in ten of
-  simple facts (animals, colours, counting, sums with correct results). 22,000 documents, about 14 MB of text
-  (about 3.4 million tokens for a 4k BPE) in ``train``; 220 in ``validation``.
+  TinyStories (a hero, a problem, its resolution, often a moral; dialogue in quotes), plus one document in five of
+  simple facts (animals, colours, sums with correct results, counting stories worked out as "3 + 4 = 7.").
+  22,000 documents, about 14 MB of text (about 3.4 million tokens for a 4k BPE) in ``train``; 220 in
+  ``validation``.
 - ``chat`` (column ``messages``; ``train`` 20,000, ``test`` 500): one to three user turns of small talk, questions
   about the stories' world, story requests, identity questions ("Who made you?", answered from ``identity``), and
   arithmetic answered through a ``calculator`` tool call and its result.
 - ``preference`` (``prompt``, ``chosen``, ``rejected``; 10,000 / 500): TRL's conversational preference format for
   DPO; the rejected reply has a wrong result, is off-topic or rude, or tells a story about something else.
-- ``math`` (``prompt``, ``answer``; 10,000 / 500): one-step addition and subtraction, bare and as word problems,
-  for GRPO and accuracy evals.
+- ``math`` (``prompt``, ``solution``, ``answer``; 10,000 / 500): first-grade addition and subtraction within 10,
+  bare and as word problems, with the worked sum as ``solution`` ("7 - 3 = 4."), for SFT, GRPO and accuracy evals.
 
 Nothing comes from an external source: the word lists and templates are written here and combined by
 ``random.Random`` instances with fixed seeds, so every machine builds the same rows in the same order (in a few
@@ -23,7 +24,7 @@ Example:
     >>> from hfchat.data.builtin import builtin_dataset
     >>> ds = builtin_dataset("math", "test")
     >>> ds.column_names
-    ['prompt', 'answer']
+    ['prompt', 'solution', 'answer']
     >>> builtin_dataset("stories", "validation")[0]["text"][:29]
     'Once upon a time, there was a'
 """
@@ -743,7 +744,8 @@ def _sum_sentence(rng: random.Random) -> str:
 
 
 def _counting_story(rng: random.Random) -> str:
-    """ "Mia had 3 apples. She got 4 more. Now she has 7 apples." chained a few times, always correct."""
+    """ "Mia had 3 apples. She got 4 more. 3 + 4 = 7. Now she has 7 apples." chained a few times, always correct:
+    the word problems of the math data, worked out, so that pretraining teaches what SFT and GRPO build on."""
     name, pron = (rng.choice(_GIRLS), "she") if rng.random() < 0.5 else (rng.choice(_BOYS), "he")
     item, have = rng.choice(_ITEMS), rng.randint(1, 10)
     sentences = [f"{name} had {_count(have, item)}."]
@@ -756,7 +758,9 @@ def _counting_story(rng: random.Random) -> str:
             n = rng.randint(1, 9)
             verb = rng.choice((f"got {n} more", f"found {n} more", f"was given {n} more"))
             have += n
-        sentences += [f"{_cap(pron)} {verb}.", f"Now {pron} has {_count(have, item)}."]
+        before = have + n if "more" not in verb else have - n
+        sentences += [f"{_cap(pron)} {verb}.", f"{before} {'+' if 'more' in verb else '-'} {n} = {have}.",
+                      f"Now {pron} has {_count(have, item)}."]
     return " ".join(sentences)
 
 
@@ -787,7 +791,7 @@ _FACT_TITLES = {_animal_fact: ("Let us learn about animals.", "Animals are our f
 
 def _fact_page(rng: random.Random) -> str:
     """A short page of a children's book: a title line and facts of one kind, 60-200 words."""
-    make = rng.choice(list(_FACT_TITLES))
+    make = rng.choices(list(_FACT_TITLES), weights=(1, 1, 2, 3, 1))[0]  # arithmetic most: the math data needs it
     lines, seen, words = [rng.choice(_FACT_TITLES[make])], set(), 0
     while words < rng.randint(60, 140):
         line = make(rng)
@@ -992,7 +996,8 @@ _CONVERSATIONAL = List({"role": Value("string"), "content": Value("string")})
 _FEATURES = {"stories": Features({"text": Value("string")}), "chat": Features({"messages": List(_MESSAGE)}),
              "preference": Features({"prompt": _CONVERSATIONAL, "chosen": _CONVERSATIONAL,
                                      "rejected": _CONVERSATIONAL}),
-             "math": Features({"prompt": _CONVERSATIONAL, "answer": Value("string")})}
+             "math": Features({"prompt": _CONVERSATIONAL, "solution": Value("string"),
+                                       "answer": Value("string")})}
 
 # ------------------------------------------------------------------------------------------------------ preference
 
@@ -1012,17 +1017,11 @@ def _other_pins(rng: random.Random, pins: dict) -> dict:
 
 def _preference_row(rng: random.Random) -> dict:
     kind = rng.randrange(10)
-    if kind < 4:  # arithmetic: the rejected sum is off by a little, so only the number tells them apart
-        a, b = rng.randint(0, 20), rng.randint(0, 20)
-        op = rng.choice("+-*") if rng.random() < 0.3 else rng.choice("+-")
-        a, b = (max(a, b), min(a, b)) if op == "-" else (a, b)
-        a, b = (a % 13, b % 13) if op == "*" else (a, b)
-        value = a + b if op == "+" else a - b if op == "-" else a * b
-        wrong = value + rng.choice((-3, -2, -1, 1, 2, 3) if value >= 3 else (1, 2, 3))
-        ask = rng.choice(("What is {a} {op} {b}?", "How much is {a} {op} {b}?", "Calculate {a} {op} {b}."))
-        reply = rng.choice(("{a} {op} {b} = {v}.", "The answer is {v}.", "{a} {op} {b} is {v}."))
-        prompt = ask.format(a=a, op=op, b=b)
-        chosen, rejected = (reply.format(a=a, op=op, b=b, v=v) for v in (value, wrong))
+    if kind < 4:  # a math problem worked out as SFT teaches; the rejected result is off by a little
+        item = _math_item(rng)
+        wrong = item.answer + rng.choice((-3, -2, -1, 1, 2, 3) if item.answer >= 3 else (1, 2, 3))
+        prompt = item.prompt
+        chosen, rejected = (f"{item.a} {item.op} {item.b} = {v}. The answer is {v}." for v in (item.answer, wrong))
     elif kind < 6:  # a fact: the rejected answer is wrong, off-topic or rude
         prompt, chosen, wrong = _fact_qa(rng)
         flavour = rng.randrange(3)
@@ -1079,14 +1078,17 @@ class _MathItem:
 
 
 def _math_item(rng: random.Random) -> _MathItem:
-    top = 100 if rng.random() < 0.2 else 20
-    op = rng.choice("+-")
+    # First-grade arithmetic within 10: a + b <= 10 and a - b with a <= 10, 132 facts in all. Small enough that the
+    # tiny preset's 4.5M-parameter model learns much of it in minutes and GRPO can practise every fact.
+    # The answer is drawn first, uniformly from 0-10, so that no answer pays off as a guess (a reward-hacking GRPO
+    # run otherwise learns to say "10" to every sum).
+    op, answer = rng.choice("+-"), rng.randint(0, 10)
     if op == "+":
-        a = rng.randint(0, top)
-        b = rng.randint(0, top - a) if top == 100 else rng.randint(0, top)
+        a = rng.randint(0, answer)
+        b = answer - a
     else:
-        a = rng.randint(0, top)
-        b = rng.randint(0, a)
+        b = rng.randint(0, 10 - answer)
+        a = answer + b
     if rng.random() < 0.55 or a == 0 or b == 0:  # "has 0 stickers" reads oddly
         template = rng.choice(_BARE)
         prompt = template.format(a=a, op=op, b=b, word="plus" if op == "+" else "minus")
@@ -1108,12 +1110,17 @@ def _math_item(rng: random.Random) -> _MathItem:
 
 
 def _math_row(item: _MathItem) -> dict:
-    return {"prompt": [{"role": "user", "content": item.prompt}], "answer": str(item.answer)}
+    # Like real SFT data, some answers show their work and most do not: the worked sum ("7 - 3 = 4.") is given for
+    # about a third of the problems (fixed by the prompt's digest), "" for the rest. Working it out is the more
+    # accurate way for a small model, which is what GRPO then discovers.
+    worked = _digest(item.prompt)[0] < 86
+    solution = f"{item.a} {item.op} {item.b} = {item.answer}." if worked else ""
+    return {"prompt": [{"role": "user", "content": item.prompt}], "solution": solution, "answer": str(item.answer)}
 
 
 # name -> (make one item, turn an item into a row); items differ from rows only for math, whose tests need a, op, b.
 _MAKERS: dict[str, tuple[Callable, Callable[[object], dict]]] = {
-    "stories": (lambda rng, _: _fact_page(rng) if rng.random() < 0.1 else _story(rng), lambda text: {"text": text}),
+    "stories": (lambda rng, _: _fact_page(rng) if rng.random() < 0.2 else _story(rng), lambda text: {"text": text}),
     "chat": (lambda rng, identity: {"messages": _conversation(rng, identity)}, lambda row: row),
     "preference": (lambda rng, _: _preference_row(rng), lambda row: row),
     "math": (lambda rng, _: _math_item(rng), _math_row),
@@ -1126,6 +1133,8 @@ def _key(name: str, row: dict) -> str:
         return row["text"]
     if name == "chat":
         return json.dumps([m["content"] for m in row["messages"] if m["role"] in ("system", "user")])
+    if name == "preference":  # a held-out pair is new as a pair: small talk and facts have few distinct prompts
+        return json.dumps([row[column][0]["content"] for column in ("prompt", "chosen", "rejected")])
     return row["prompt"][0]["content"]
 
 

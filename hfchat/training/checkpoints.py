@@ -10,6 +10,8 @@ import re
 import shutil
 from pathlib import Path
 
+from ..files import write_json_atomic
+
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 TRAINER_STATE = "trainer_state.json"
 
@@ -75,10 +77,3 @@ def finalize_checkpoint(tmp_dir: Path, state: dict, save_total_limit: int) -> Pa
 
 def read_trainer_state(checkpoint: Path) -> dict:
     return json.loads((checkpoint / TRAINER_STATE).read_text())
-
-
-def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)

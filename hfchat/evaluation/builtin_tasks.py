@@ -1,0 +1,135 @@
+"""Held-out tasks on the builtin data, scored the way the post-training stages train.
+
+- ``builtin_math``: the held-out `builtin:math` problems as a user turn (no tools listed), the model's greedy reply
+  (up to 48 tokens, stopping at the end of its turn). ``accuracy``: the reply's final answer equals the gold answer
+  (`hfchat.rewards.is_correct`, the GRPO reward); ``ends_turn``: the reply ended with ``<|im_end|>``; ``format``:
+  it ended its turn with "The answer is N." (the `format` reward).
+- ``builtin_tools``: the held-out `builtin:chat` conversations up to the first user turn that the assistant answers
+  with a calculator call, the calculator listed as a tool (those that fit the context with 64 tokens to spare); the
+  model's greedy reply (up to 64 tokens).
+  ``calls_tool``: the reply holds a well-formed ``<tool_call>`` (`hfchat.tokenizer.parse_tool_calls`);
+  ``call_accuracy``: it calls ``calculator`` with the reference expression (spaces ignored).
+- ``builtin_preference``: the held-out `builtin:preference` pairs. ``win_rate``: the fraction of pairs where the
+  model gives the chosen reply a higher total log-probability than the rejected one (reply tokens and the
+  closing ``<|im_end|>``, after the chat prompt), the quantity DPO trains.
+
+Each task returns ``(metrics, details)``: a dict of metric values and one dict per item (prompt, target,
+prediction, score).
+"""
+
+import torch
+
+from ..data.builtin import CALCULATOR_TOOL, builtin_dataset
+from ..rewards import completion_text, format as format_reward, is_correct
+from ..tokenizer import parse_tool_calls
+
+MATH_MAX_NEW_TOKENS = 48
+TOOLS_MAX_NEW_TOKENS = 64
+
+
+def _prompt_texts(tokenizer, prompts: list[list[dict]]) -> list[str]:
+    return [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+
+
+def _end_ids(tokenizer) -> list[int]:
+    return sorted({tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.bos_token_id, tokenizer.eos_token_id})
+
+
+@torch.inference_mode()
+def generate_greedy(model, tokenizer, texts: list[str], max_new_tokens: int, batch_size: int,
+                    skip_special_tokens: bool = True) -> list[tuple[str, bool]]:
+    """(reply, ended its turn) for each prompt text, greedy, batched with left padding."""
+    end_of_turn, stops = tokenizer.convert_tokens_to_ids("<|im_end|>"), _end_ids(tokenizer)
+    replies = []
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True, padding_side="left",
+                          add_special_tokens=False).to(model.device)
+        output = model.generate(**batch, do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=stops,
+                                pad_token_id=tokenizer.pad_token_id)
+        for row in output[:, batch["input_ids"].shape[1]:].tolist():
+            ended = end_of_turn in row
+            cut = next((i for i, token in enumerate(row) if token in stops), len(row))
+            replies.append((tokenizer.decode(row[:cut], skip_special_tokens=skip_special_tokens), ended))
+    return replies
+
+
+def builtin_math(model, tokenizer, limit: int | None = None, batch_size: int = 64) -> tuple[dict, list[dict]]:
+    rows = builtin_dataset("math", "test")
+    rows = rows.select(range(min(limit, len(rows)))) if limit else rows
+    texts = _prompt_texts(tokenizer, rows["prompt"])
+    replies = generate_greedy(model, tokenizer, texts, MATH_MAX_NEW_TOKENS, batch_size)
+    details, totals = [], {"accuracy": 0.0, "ends_turn": 0.0, "format": 0.0}
+    for row, (reply, ended) in zip(rows, replies):
+        scores = {"accuracy": float(bool(is_correct(reply, row["answer"]))), "ends_turn": float(ended),
+                  "format": float(ended and format_reward([reply])[0] == 1.0)}
+        for key, value in scores.items():
+            totals[key] += value
+        details.append({"prompt": row["prompt"][-1]["content"], "target": row["answer"], "prediction": reply,
+                        "score": scores["accuracy"], **{k: v for k, v in scores.items() if k != "accuracy"}})
+    return {key: value / len(rows) for key, value in totals.items()}, details
+
+
+def builtin_tools(model, tokenizer, limit: int | None = None, batch_size: int = 64) -> tuple[dict, list[dict]]:
+    items = []  # (conversation so far, reference expression)
+    for row in builtin_dataset("chat", "test"):
+        messages = row["messages"]
+        turn = next((i for i, m in enumerate(messages) if m["role"] == "assistant" and m["tool_calls"]), None)
+        if turn is not None:
+            expression = messages[turn]["tool_calls"][0]["function"]["arguments"]["expression"]
+            items.append(([{"role": m["role"], "content": m["content"]} for m in messages[:turn]], expression))
+    texts = [tokenizer.apply_chat_template(prompt, tools=[CALCULATOR_TOOL], tokenize=False,
+                                           add_generation_prompt=True) for prompt, _ in items]
+    room = model.config.max_position_embeddings - TOOLS_MAX_NEW_TOKENS  # conversations too long for it are left out
+    kept = [i for i, text in enumerate(texts) if len(tokenizer(text, add_special_tokens=False)["input_ids"]) <= room]
+    kept = kept[:limit] if limit else kept
+    items, texts = [items[i] for i in kept], [texts[i] for i in kept]
+    replies = generate_greedy(model, tokenizer, texts, TOOLS_MAX_NEW_TOKENS, batch_size, skip_special_tokens=False)
+    details = []
+    for (prompt, expression), (reply, _) in zip(items, replies):
+        calls = parse_tool_calls(reply)
+        called = calls[0]["arguments"].get("expression") if calls and calls[0]["name"] == "calculator" else None
+        correct = isinstance(called, str) and called.replace(" ", "") == expression.replace(" ", "")
+        details.append({"prompt": prompt[-1]["content"], "target": expression, "prediction": reply,
+                        "score": float(correct), "calls_tool": float(bool(calls))})
+    metrics = {"call_accuracy": sum(d["score"] for d in details) / len(details),
+               "calls_tool": sum(d["calls_tool"] for d in details) / len(details)}
+    return metrics, details
+
+
+@torch.inference_mode()
+def reply_logprobs(model, tokenizer, prompts: list[list[dict]], replies: list[list[dict]],
+                   batch_size: int) -> list[float]:
+    """Total log-probability of each reply's tokens (with its closing <|im_end|>) after its chat prompt."""
+    scores = []
+    for start in range(0, len(prompts), batch_size):
+        ids, masks = [], []
+        for prompt, reply in zip(prompts[start:start + batch_size], replies[start:start + batch_size]):
+            head = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+            whole = tokenizer.apply_chat_template(prompt + reply, tokenize=False)
+            if not whole.startswith(head):
+                raise ValueError(f"the chat template renders the prompt differently inside the conversation: {head!r}")
+            head_ids = tokenizer(head, add_special_tokens=False)["input_ids"]
+            reply_ids = tokenizer(whole[len(head):].rstrip("\n"), add_special_tokens=False)["input_ids"]
+            ids.append(head_ids + reply_ids)
+            masks.append([0] * len(head_ids) + [1] * len(reply_ids))
+        width = max(map(len, ids))
+        input_ids = torch.tensor([row + [tokenizer.pad_token_id] * (width - len(row)) for row in ids])
+        attention = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in ids])
+        scored = torch.tensor([row + [0] * (width - len(row)) for row in masks])
+        logits = model(input_ids=input_ids.to(model.device), attention_mask=attention.to(model.device)).logits
+        logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+        token_logprobs = logprobs.gather(-1, input_ids[:, 1:, None].to(model.device)).squeeze(-1)
+        scores += (token_logprobs * scored[:, 1:].to(model.device)).sum(-1).tolist()
+    return scores
+
+
+def builtin_preference(model, tokenizer, limit: int | None = None, batch_size: int = 32) -> tuple[dict, list[dict]]:
+    rows = builtin_dataset("preference", "test")
+    rows = rows.select(range(min(limit, len(rows)))) if limit else rows
+    prompts = rows["prompt"]
+    chosen = reply_logprobs(model, tokenizer, prompts, rows["chosen"], batch_size)
+    rejected = reply_logprobs(model, tokenizer, prompts, rows["rejected"], batch_size)
+    details = [{"prompt": row["prompt"][-1]["content"], "target": completion_text(row["chosen"]),
+                "prediction": "chosen" if c > r else "rejected", "score": float(c > r),
+                "chosen_logprob": c, "rejected_logprob": r} for row, c, r in zip(rows, chosen, rejected)]
+    return {"win_rate": sum(d["score"] for d in details) / len(details)}, details

@@ -1,0 +1,24 @@
+"""Writing files so that a crash never leaves a half-written one: write ``<name>.tmp``, then rename."""
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
+    """Write ``data`` as indented JSON to ``path`` (parent folders created)."""
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_jsonl_atomic(path: str | os.PathLike, rows: Iterable[dict]) -> None:
+    """Write one JSON object per line to ``path`` (parent folders created)."""
+    write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,166 @@
+"""The SFT, DPO and GRPO recipes through real launches on a tiny model: they train, resume, save loadable chat
+models, merge LoRA adapters, and refuse bad input before writing anything."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from tests.helpers import REPO_ROOT
+from tests.test_pretrain import free_port
+
+ACCELERATE = str(Path(sys.executable).parent / "accelerate")
+COMMON = {"bf16": False, "trust_remote_code": True, "report_to": ["none"], "logging_steps": 1, "seed": 0,
+          "learning_rate": 0.001, "save_total_limit": 1}
+STAGE_FIELDS = {
+    "sft": {"datasets": [{"path": "builtin:chat", "split": "train[:48]"},
+                         {"path": "builtin:math", "split": "train[:48]"}],
+            "max_length": 256, "packing": True, "per_device_train_batch_size": 1, "gradient_accumulation_steps": 2,
+            "assistant_only_loss": True, "dataset_num_proc": 1},
+    "dpo": {"datasets": [{"path": "builtin:preference", "split": "train[:32]"}], "max_length": 256,
+            "per_device_train_batch_size": 2, "dataset_num_proc": 1},
+    "grpo": {"datasets": [{"path": "builtin:math", "split": "train[:32]"}], "reward_funcs": ["accuracy", "format"],
+             "reward_weights": [1.0, 0.2], "num_generations": 4, "per_device_train_batch_size": 4,
+             "max_completion_length": 8},
+}
+
+
+@pytest.fixture(scope="module")
+def base_model(tiny_model_dir):
+    return tiny_model_dir
+
+
+def write_config(tmp_path, stage, model, output_dir, **overrides):
+    fields = {**COMMON, **STAGE_FIELDS[stage], "model_name_or_path": str(model), "output_dir": str(output_dir),
+              "max_steps": 2, "save_steps": 2, **overrides}
+    path = tmp_path / f"{stage}.yaml"
+    path.write_text(yaml.safe_dump(fields))
+    return path
+
+
+def run_recipe(stage, config, *args, processes=1, check=True, timeout=420):
+    recipe = str(REPO_ROOT / "recipes" / f"{stage}.py")
+    if processes == 1:
+        command = [sys.executable, recipe]
+    else:
+        command = [ACCELERATE, "launch", "--config_file", str(REPO_ROOT / "accelerate_configs" / "cpu.yaml"),
+                   "--num_processes", str(processes), "--main_process_port", str(free_port()), recipe]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    result = subprocess.run([*command, "--config", str(config), *args], capture_output=True, text=True, env=env,
+                            timeout=timeout, cwd=REPO_ROOT)
+    if check:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return result
+
+
+def assert_chat_model(folder: Path):
+    """A finished stage: loads with AutoModelForCausalLM, stops generating at the end of a turn, has a card."""
+    model = AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True)
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+    end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert tokenizer.eos_token == "<|im_end|>"
+    assert model.generation_config.eos_token_id == [end_of_turn, tokenizer.bos_token_id]
+    assert model.config.eos_token_id == end_of_turn
+    assert (folder / "README.md").is_file() and not (folder / "tmp-final").exists()
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Hi!"}], add_generation_prompt=True,
+                                           return_tensors="pt", return_dict=True)
+    output = model.generate(**prompt, max_new_tokens=3, do_sample=False)
+    assert output.shape[1] > prompt["input_ids"].shape[1]
+    return model
+
+
+def trainer_step(checkpoint: Path) -> int:
+    return json.loads((checkpoint / "trainer_state.json").read_text())["global_step"]
+
+
+@pytest.mark.slow
+def test_sft_on_two_processes_resumes_and_saves_a_chat_model(base_model, tmp_path):
+    out = tmp_path / "sft"
+    config = write_config(tmp_path, "sft", base_model, out)
+    first = run_recipe("sft", config, processes=2)
+    assert "[hfchat] sft: world size 2, device cpu" in first.stdout
+    assert trainer_step(out / "checkpoint-2") == 2
+    again = run_recipe("sft", config, "--max_steps", "4", "--save_steps", "4", processes=2)
+    assert f"resuming from {out / 'checkpoint-2'}" in again.stdout
+    assert trainer_step(out / "checkpoint-4") == 4
+    assert_chat_model(out)
+
+
+@pytest.mark.slow
+def test_dpo_and_grpo_train_resume_and_save_chat_models(base_model, tmp_path):
+    for stage in ("dpo", "grpo"):
+        out = tmp_path / stage
+        config = write_config(tmp_path, stage, base_model, out)
+        result = run_recipe(stage, config)
+        assert f"[hfchat] {stage}: world size 1" in result.stdout
+        assert trainer_step(out / "checkpoint-2") == 2
+        again = run_recipe(stage, config, "--max_steps", "3", "--save_steps", "3")
+        assert f"resuming from {out / 'checkpoint-2'}" in again.stdout
+        assert trainer_step(out / "checkpoint-3") == 3
+        model = assert_chat_model(out)
+        if stage == "dpo":  # (a random model earns GRPO no reward at all, so its advantages, and updates, are 0)
+            before, after = load_file(base_model / "model.safetensors"), model.state_dict()
+            assert any(not torch.equal(before[name], after[name]) for name in before), "DPO changed no weight"
+    history = json.loads((tmp_path / "grpo" / "checkpoint-3" / "trainer_state.json").read_text())["log_history"]
+    assert any("rewards/accuracy/mean" in entry for entry in history)  # each reward function is logged
+
+
+@pytest.mark.slow
+def test_lora_adapter_is_merged_into_a_model_that_loads_without_peft(base_model, tmp_path):
+    out = tmp_path / "lora"
+    config = write_config(tmp_path, "sft", base_model, out, use_peft=True, lora_r=4, lora_alpha=8,
+                          lora_target_modules=["q_proj", "v_proj"], merge_adapters=True, learning_rate=0.01)
+    run_recipe("sft", config)
+    assert (out / "adapter" / "adapter_config.json").is_file()
+    assert not (out / "adapter_config.json").exists()  # the folder is a full model, not an adapter
+    merged = assert_chat_model(out)
+    before = load_file(base_model / "model.safetensors")
+    after = merged.state_dict()
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed and all("q_proj" in name or "v_proj" in name for name in changed)
+
+
+def test_recipes_refuse_bad_input_before_writing(base_model, tmp_path):
+    no_messages = tmp_path / "texts.jsonl"
+    no_messages.write_text(json.dumps({"text": "just text"}) + "\n")
+    out = tmp_path / "never"
+    config = write_config(tmp_path, "sft", base_model, out, datasets=[{"path": "json", "data_files": str(no_messages)}])
+    result = run_recipe("sft", config, check=False)
+    assert result.returncode != 0 and "has columns ['text']; the sft stage needs columns messages" in result.stderr
+
+    no_markers = tmp_path / "no-markers"
+    no_markers.mkdir()
+    for path in base_model.iterdir():
+        (no_markers / path.name).write_bytes(path.read_bytes())
+    template = (no_markers / "chat_template.jinja").read_text()
+    template = template.replace("{%- generation %}", "").replace("{%- endgeneration %}", "")
+    (no_markers / "chat_template.jinja").write_text(template)
+    result = run_recipe("sft", write_config(tmp_path, "sft", no_markers, out), check=False)
+    assert result.returncode != 0 and "assistant_only_loss: true needs a chat template with" in result.stderr
+
+    result = run_recipe("grpo", write_config(tmp_path, "grpo", base_model, out, reward_funcs=["accuracy", "nope"]),
+                        check=False)
+    assert result.returncode != 0 and "reward_funcs: unknown reward 'nope'" in result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_qlora_trains_a_4bit_model_and_merges_into_full_precision(base_model, tmp_path):
+    out = tmp_path / "qlora"
+    config = write_config(tmp_path, "sft", base_model, out, use_peft=True, load_in_4bit=True, lora_r=4,
+                          lora_alpha=8, lora_target_modules=["q_proj", "v_proj"], merge_adapters=True,
+                          learning_rate=0.01)
+    result = run_recipe("sft", config)
+    assert "[hfchat] sft: world size 1" in result.stdout
+    merged = assert_chat_model(out)
+    assert all(p.dtype == torch.float32 for p in merged.parameters())  # merged into the unquantized base
+    before = load_file(base_model / "model.safetensors")
+    changed = {name for name, p in merged.state_dict().items() if not torch.equal(before[name], p)}
+    assert changed and all("q_proj" in name or "v_proj" in name for name in changed)
