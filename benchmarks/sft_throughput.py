@@ -3,8 +3,9 @@
 Both models have the tiny preset's shape (depth 4, width 256, 4,096-token vocabulary) and the same weights (our
 state dict loads strictly into Qwen3); both train on the tiny SFT preset's data (builtin chat with tool calls and
 worked math, packed into 512-token rows, assistant-only loss) with the same `SFTConfig`, seed and batches. The runs
-alternate (ours, Qwen3, ours, Qwen3, ...); a run's figure is the tokens trained per second between the end of its
-second step and the end of its last, and the ratio is the median of the per-round ratios. One process, 2 threads.
+alternate, and so does which model goes first in a round; a run's figure is the tokens trained per second between
+the end of its second step and the end of its last, and the ratio is the median of the per-round ratios. One
+process, 2 threads.
 
     python benchmarks/sft_throughput.py            # writes benchmarks/results/sft_throughput.json
     python benchmarks/sft_throughput.py --quick    # fewer steps and rounds, for a try
@@ -63,7 +64,7 @@ def train_once(folder: Path, dataset, tokenizer, steps: int, scratch: Path) -> f
 
 def run(quick: bool) -> dict:
     torch.set_num_threads(2)
-    steps, rounds = (6, 1) if quick else (14, 3)
+    steps, rounds = (6, 1) if quick else (14, 4)
     stories = builtin_dataset("stories")["text"]
     tokenizer = train_tokenizer(stories[:20000], vocab_size=4096)
     dataset = load_mixture(DatasetMixtureConfig(datasets=MIXTURE), "sft")["train"]
@@ -77,8 +78,9 @@ def run(quick: bool) -> dict:
         for folder in folders.values():
             save_tokenizer(tokenizer, folder)
         speeds = {name: [] for name in folders}
-        for _ in range(rounds):
-            for name, folder in folders.items():
+        for round_index in range(rounds):  # the order alternates, so neither model always runs first
+            order = list(folders.items())[:: 1 if round_index % 2 == 0 else -1]
+            for name, folder in order:
                 speeds[name].append(train_once(folder, dataset, tokenizer, steps, Path(tmp) / "out"))
     ratios = [a / b for a, b in zip(speeds["hfchat"], speeds["Qwen3ForCausalLM"])]
     return {
