@@ -89,10 +89,11 @@ def _run_eval(args: argparse.Namespace) -> int:
 
     try:
         tasks = parse_tasks(args.tasks)  # before loading anything: a typo fails at once
-    except ValueError as error:
+        summary = evaluate(args.model, tasks, limit=args.limit, batch_size=args.batch_size,
+                           output_dir=args.output_dir)
+    except ValueError as error:  # an unknown task or a model that does not load
         print(f"hfchat eval: {error}", file=sys.stderr)
         return 2
-    summary = evaluate(args.model, tasks, limit=args.limit, batch_size=args.batch_size, output_dir=args.output_dir)
     print(format_results(summary))
     return 0
 

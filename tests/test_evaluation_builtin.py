@@ -55,6 +55,9 @@ def test_unknown_task_and_unloadable_model_are_named(tmp_path):
     result = subprocess.run([str(Path(sys.executable).parent / "hfchat"), "eval", "--model", str(tmp_path),
                              "--tasks", "nope"], capture_output=True, text=True)
     assert result.returncode == 2 and "unknown task 'nope'" in result.stderr
+    result = subprocess.run([str(Path(sys.executable).parent / "hfchat"), "eval", "--model", str(tmp_path / "none"),
+                             "--tasks", "builtin_math"], capture_output=True, text=True)
+    assert result.returncode == 2 and "hfchat eval: --model" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_builtin_tools_reads_the_calls_the_template_writes(tiny_model_dir, tiny_tokenizer):
