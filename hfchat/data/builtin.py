@@ -13,7 +13,8 @@ Four datasets let every stage of hfchat run offline, with nothing downloaded:
 - ``preference`` (``prompt``, ``chosen``, ``rejected``; 10,000 / 500): TRL's conversational preference format for
   DPO; the rejected reply has a wrong result, is off-topic or rude, or tells a story about something else.
 - ``math`` (``prompt``, ``solution``, ``answer``; 10,000 / 500): first-grade addition and subtraction within 10,
-  bare and as word problems, with the worked sum as ``solution`` ("7 - 3 = 4."), for SFT, GRPO and accuracy evals.
+  bare and as word problems, for SFT, GRPO and accuracy evals; ``solution`` is the worked sum ("7 - 3 = 4.") for
+  about a third of the problems and empty for the rest.
 
 Nothing comes from an external source: the word lists and templates are written here and combined by
 ``random.Random`` instances with fixed seeds, so every machine builds the same rows in the same order (in a few
@@ -1078,8 +1079,8 @@ class _MathItem:
 
 
 def _math_item(rng: random.Random) -> _MathItem:
-    # First-grade arithmetic within 10: a + b <= 10 and a - b with a <= 10, 132 facts in all. Small enough that the
-    # tiny preset's 4.5M-parameter model learns much of it in minutes and GRPO can practise every fact.
+    # First-grade arithmetic within 10: a + b <= 10 and a - b with a <= 10, 132 facts in all, so that the tiny
+    # preset's 4.5M-parameter model learns many of them in minutes and GRPO can practise every one.
     # The answer is drawn first, uniformly from 0-10, so that no answer pays off as a guess (a reward-hacking GRPO
     # run otherwise learns to say "10" to every sum).
     op, answer = rng.choice("+-"), rng.randint(0, 10)
@@ -1111,8 +1112,8 @@ def _math_item(rng: random.Random) -> _MathItem:
 
 def _math_row(item: _MathItem) -> dict:
     # Like real SFT data, some answers show their work and most do not: the worked sum ("7 - 3 = 4.") is given for
-    # about a third of the problems (fixed by the prompt's digest), "" for the rest. Working it out is the more
-    # accurate way for a small model, which is what GRPO then discovers.
+    # about a third of the problems (fixed by the prompt's digest), "" for the rest, so an SFT model answers at once
+    # and GRPO can find that working it out pays.
     worked = _digest(item.prompt)[0] < 86
     solution = f"{item.a} {item.op} {item.b} = {item.answer}." if worked else ""
     return {"prompt": [{"role": "user", "content": item.prompt}], "solution": solution, "answer": str(item.answer)}
