@@ -32,11 +32,6 @@ STAGE_FIELDS = {
 }
 
 
-@pytest.fixture(scope="module")
-def base_model(tiny_model_dir):
-    return tiny_model_dir
-
-
 def write_config(tmp_path, stage, model, output_dir, **overrides):
     fields = {**COMMON, **STAGE_FIELDS[stage], "model_name_or_path": str(model), "output_dir": str(output_dir),
               "max_steps": 2, "save_steps": 2, **overrides}
@@ -81,9 +76,9 @@ def trainer_step(checkpoint: Path) -> int:
 
 
 @pytest.mark.slow
-def test_sft_on_two_processes_resumes_and_saves_a_chat_model(base_model, tmp_path):
+def test_sft_on_two_processes_resumes_and_saves_a_chat_model(tiny_model_dir, tmp_path):
     out = tmp_path / "sft"
-    config = write_config(tmp_path, "sft", base_model, out)
+    config = write_config(tmp_path, "sft", tiny_model_dir, out)
     first = run_recipe("sft", config, processes=2)
     assert "[hfchat] sft: world size 2, device cpu" in first.stdout
     assert trainer_step(out / "checkpoint-2") == 2
@@ -94,10 +89,10 @@ def test_sft_on_two_processes_resumes_and_saves_a_chat_model(base_model, tmp_pat
 
 
 @pytest.mark.slow
-def test_dpo_and_grpo_train_resume_and_save_chat_models(base_model, tmp_path):
+def test_dpo_and_grpo_train_resume_and_save_chat_models(tiny_model_dir, tmp_path):
     for stage in ("dpo", "grpo"):
         out = tmp_path / stage
-        config = write_config(tmp_path, stage, base_model, out)
+        config = write_config(tmp_path, stage, tiny_model_dir, out)
         result = run_recipe(stage, config)
         assert f"[hfchat] {stage}: world size 1" in result.stdout
         assert trainer_step(out / "checkpoint-2") == 2
@@ -106,38 +101,39 @@ def test_dpo_and_grpo_train_resume_and_save_chat_models(base_model, tmp_path):
         assert trainer_step(out / "checkpoint-3") == 3
         model = assert_chat_model(out)
         if stage == "dpo":  # (a random model earns GRPO no reward at all, so its advantages, and updates, are 0)
-            before, after = load_file(base_model / "model.safetensors"), model.state_dict()
+            before, after = load_file(tiny_model_dir / "model.safetensors"), model.state_dict()
             assert any(not torch.equal(before[name], after[name]) for name in before), "DPO changed no weight"
     history = json.loads((tmp_path / "grpo" / "checkpoint-3" / "trainer_state.json").read_text())["log_history"]
     assert any("rewards/accuracy/mean" in entry for entry in history)  # each reward function is logged
 
 
 @pytest.mark.slow
-def test_lora_adapter_is_merged_into_a_model_that_loads_without_peft(base_model, tmp_path):
+def test_lora_adapter_is_merged_into_a_model_that_loads_without_peft(tiny_model_dir, tmp_path):
     out = tmp_path / "lora"
-    config = write_config(tmp_path, "sft", base_model, out, use_peft=True, lora_r=4, lora_alpha=8,
+    config = write_config(tmp_path, "sft", tiny_model_dir, out, use_peft=True, lora_r=4, lora_alpha=8,
                           lora_target_modules=["q_proj", "v_proj"], merge_adapters=True, learning_rate=0.01)
     run_recipe("sft", config)
     assert (out / "adapter" / "adapter_config.json").is_file()
     assert not (out / "adapter_config.json").exists()  # the folder is a full model, not an adapter
     merged = assert_chat_model(out)
-    before = load_file(base_model / "model.safetensors")
+    before = load_file(tiny_model_dir / "model.safetensors")
     after = merged.state_dict()
     changed = {name for name in before if not torch.equal(before[name], after[name])}
     assert changed and all("q_proj" in name or "v_proj" in name for name in changed)
 
 
-def test_recipes_refuse_bad_input_before_writing(base_model, tmp_path):
+def test_recipes_refuse_bad_input_before_writing(tiny_model_dir, tmp_path):
     no_messages = tmp_path / "texts.jsonl"
     no_messages.write_text(json.dumps({"text": "just text"}) + "\n")
     out = tmp_path / "never"
-    config = write_config(tmp_path, "sft", base_model, out, datasets=[{"path": "json", "data_files": str(no_messages)}])
+    config = write_config(tmp_path, "sft", tiny_model_dir, out,
+                          datasets=[{"path": "json", "data_files": str(no_messages)}])
     result = run_recipe("sft", config, check=False)
     assert result.returncode != 0 and "has columns ['text']; the sft stage needs columns messages" in result.stderr
 
     no_markers = tmp_path / "no-markers"
     no_markers.mkdir()
-    for path in base_model.iterdir():
+    for path in tiny_model_dir.iterdir():
         (no_markers / path.name).write_bytes(path.read_bytes())
     template = (no_markers / "chat_template.jinja").read_text()
     template = template.replace("{%- generation %}", "").replace("{%- endgeneration %}", "")
@@ -145,22 +141,22 @@ def test_recipes_refuse_bad_input_before_writing(base_model, tmp_path):
     result = run_recipe("sft", write_config(tmp_path, "sft", no_markers, out), check=False)
     assert result.returncode != 0 and "assistant_only_loss: true needs a chat template with" in result.stderr
 
-    result = run_recipe("grpo", write_config(tmp_path, "grpo", base_model, out, reward_funcs=["accuracy", "nope"]),
+    result = run_recipe("grpo", write_config(tmp_path, "grpo", tiny_model_dir, out, reward_funcs=["accuracy", "nope"]),
                         check=False)
     assert result.returncode != 0 and "reward_funcs: unknown reward 'nope'" in result.stderr
     assert not out.exists()
 
 
 @pytest.mark.slow
-def test_qlora_trains_a_4bit_model_and_merges_into_full_precision(base_model, tmp_path):
+def test_qlora_trains_a_4bit_model_and_merges_into_full_precision(tiny_model_dir, tmp_path):
     out = tmp_path / "qlora"
-    config = write_config(tmp_path, "sft", base_model, out, use_peft=True, load_in_4bit=True, lora_r=4,
+    config = write_config(tmp_path, "sft", tiny_model_dir, out, use_peft=True, load_in_4bit=True, lora_r=4,
                           lora_alpha=8, lora_target_modules=["q_proj", "v_proj"], merge_adapters=True,
                           learning_rate=0.01)
     result = run_recipe("sft", config)
     assert "[hfchat] sft: world size 1" in result.stdout
     merged = assert_chat_model(out)
     assert all(p.dtype == torch.float32 for p in merged.parameters())  # merged into the unquantized base
-    before = load_file(base_model / "model.safetensors")
+    before = load_file(tiny_model_dir / "model.safetensors")
     changed = {name for name, p in merged.state_dict().items() if not torch.equal(before[name], p)}
     assert changed and all("q_proj" in name or "v_proj" in name for name in changed)
