@@ -6,12 +6,16 @@ PY := $(VENV)/bin/python
 # transformers 4.57 beside the main stack, only for the test that loads saved remote code the way older serving
 # images do (installed into a separate folder so it never touches the main environment).
 TRANSFORMERS4 := $(VENV)/transformers4
+# TGI's Python client for the serving tests; it pins huggingface_hub < 1.0, so it goes into its own folder too.
+TEXT_GENERATION := $(VENV)/text-generation-client
+# The web page test drives Debian's chromium (no browser download); root installs it, others get a skip.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
 SPEEDRUN_DIR ?= runs/tiny
 
-.PHONY: setup test speedrun clean
+.PHONY: setup test speedrun clean chromium
 
-setup: $(VENV)/.installed $(TRANSFORMERS4)/.installed
+setup: $(VENV)/.installed $(TRANSFORMERS4)/.installed $(TEXT_GENERATION)/.installed chromium
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +27,15 @@ $(VENV)/.installed: pyproject.toml
 $(TRANSFORMERS4)/.installed: $(VENV)/.installed
 	$(PY) -m pip install --no-deps --target $(TRANSFORMERS4) "transformers==4.57.*" "huggingface_hub==0.36.*" "tokenizers==0.22.*"
 	touch $@
+
+$(TEXT_GENERATION)/.installed: $(VENV)/.installed
+	$(PY) -m pip install --no-deps --target $(TEXT_GENERATION) "text-generation==0.7.0"
+	touch $@
+
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq --no-install-recommends chromium; } || \
+		echo "chromium could not be installed: the web page test will be skipped"
 
 test: setup
 	$(PY) -m pytest

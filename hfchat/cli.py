@@ -98,6 +98,97 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_model_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="a model folder or Hub id")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available, else cpu)")
+    parser.add_argument("--no-tools", action="store_true", help="do not run the calculator when the model calls it")
+
+
+def _add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--temperature", type=float, default=0.7, help="0 for greedy (default: 0.7)")
+    parser.add_argument("--top-k", type=int, default=0, help="keep the k most likely tokens (default: 0, all)")
+    parser.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default: 0.95)")
+    parser.add_argument("--min-p", type=float, default=0.0, help="drop tokens under min-p x the best (default: 0)")
+    parser.add_argument("--repetition-penalty", type=float, default=1.0, help="(default: 1.0, none)")
+    parser.add_argument("--max-new-tokens", type=int, default=256, help="per reply (default: 256)")
+    parser.add_argument("--seed", type=int, default=None, help="seed for reproducible sampling")
+
+
+def _sampling_params(args: argparse.Namespace):
+    from .inference import SamplingParams
+
+    return SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+                          top_p=args.top_p, min_p=args.min_p, repetition_penalty=args.repetition_penalty,
+                          seed=args.seed)
+
+
+def _load_engine(args: argparse.Namespace, command: str, **engine_options):
+    """The `Engine` for ``--model``, or None after a one-line error."""
+    from .inference import Engine
+
+    try:
+        return Engine.from_pretrained(args.model, device=args.device, **engine_options)
+    except ValueError as error:
+        print(f"hfchat {command}: {error}", file=sys.stderr)
+        return None
+
+
+def _add_chat_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_model_argument(parser)
+    parser.add_argument("--system", default=None, help="system prompt")
+    parser.add_argument("-p", "--prompt", default=None, help="answer this one message and exit")
+    _add_sampling_arguments(parser)
+
+
+def _run_chat(args: argparse.Namespace) -> int:
+    from .inference import repl
+
+    try:
+        params = _sampling_params(args)
+    except ValueError as error:
+        print(f"hfchat chat: {error}", file=sys.stderr)
+        return 2
+    engine = _load_engine(args, "chat")
+    if engine is None:
+        return 2
+    return repl.run(engine, params, system=args.system, prompt=args.prompt, tools=not args.no_tools)
+
+
+def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_model_argument(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    parser.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' on the API routes")
+    parser.add_argument("--cors-allow-origins", nargs="*", default=[], help="origins allowed by CORS (default: none)")
+    parser.add_argument("--max-batch-size", type=int, default=16, help="requests per generate call (default: 16)")
+    parser.add_argument("--max-concurrent-requests", type=int, default=64, help="more get 429 (default: 64)")
+    parser.add_argument("--max-input-tokens", type=int, default=None, help="default: the model's context - 1")
+    parser.add_argument("--max-total-tokens", type=int, default=None, help="input + new tokens (default: context)")
+    parser.add_argument("--max-new-tokens", type=int, default=256, help="when a request sets none (default: 256)")
+    parser.add_argument("--model-id", default=None, help="name reported by /v1/models and /info (default: --model)")
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from .serving.app import ServeConfig, create_app
+    except ImportError as error:
+        print(f"hfchat serve: {error.name} is missing; install the extra: pip install 'hfchat[serve]'", file=sys.stderr)
+        return 2
+    engine = _load_engine(args, "serve", max_batch_size=args.max_batch_size)
+    if engine is None:
+        return 2
+    config = ServeConfig(model_id=args.model_id or args.model, max_input_tokens=args.max_input_tokens,
+                         max_total_tokens=args.max_total_tokens, max_concurrent_requests=args.max_concurrent_requests,
+                         default_max_new_tokens=args.max_new_tokens, api_key=args.api_key,
+                         cors_allow_origins=args.cors_allow_origins, execute_tools=not args.no_tools)
+    print(f"hfchat serve: {args.model} on http://{args.host}:{args.port} (chat page at /, OpenAI API at /v1, "
+          "TGI API at /generate)", flush=True)
+    uvicorn.run(create_app(engine, config), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def _add_no_arguments(parser: argparse.ArgumentParser) -> None:
     pass
 
@@ -119,6 +210,10 @@ COMMANDS: dict[str, Command] = {
         _add_speedrun_arguments,
         _run_speedrun,
     ),
+    "chat": Command("talk to a model in the terminal (streaming, tool calls, /commands)", _add_chat_arguments,
+                    _run_chat),
+    "serve": Command("serve a model over the OpenAI and TGI HTTP APIs, with a web chat page", _add_serve_arguments,
+                     _run_serve),
     "eval": Command("score a model on evaluation tasks and write results.json", _add_eval_arguments, _run_eval),
     "size": Command("show the size and training FLOPs of the model a depth gives", _add_size_arguments, _run_size),
     "version": Command("print the versions of hfchat and its main dependencies", _add_no_arguments, _run_version),

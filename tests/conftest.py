@@ -37,3 +37,14 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer):
     tiny_model(vocab_size=len(tiny_tokenizer)).save_pretrained(folder)
     save_tokenizer(tiny_tokenizer, folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def chat_model_dir(tmp_path_factory, tiny_tokenizer):
+    """A tiny chat model that has memorised `tests.helpers.CHAT_CONVERSATIONS` (greeting, calculator call, song)."""
+    from tests.helpers import train_chat_model
+
+    folder = tmp_path_factory.mktemp("chat-model")
+    loss = train_chat_model(folder, tiny_tokenizer)
+    assert loss < 0.05, f"the chat fixture did not memorise its conversations (loss {loss:.3f})"
+    return folder

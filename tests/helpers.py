@@ -42,3 +42,57 @@ def tiny_model(seed=0, **overrides):
 
     torch.manual_seed(seed)
     return randomize(HFChatForCausalLM(tiny_config(**overrides)), seed=seed).eval()
+
+
+# Conversations the `chat_model_dir` fixture memorises, so that tests can rely on what the model says: a greeting,
+# a calculator call answered through the real sandbox, and a song that never ends (its end-of-turn token is not
+# trained, so the model keeps singing until max_new_tokens: for stop, cancel and throughput tests).
+CHAT_CONVERSATIONS = [
+    [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi! How can I help you today?"}],
+    [{"role": "user", "content": "What is 17 * 23?"},
+     {"role": "assistant", "content": "", "tool_calls": [
+         {"type": "function", "function": {"name": "calculator", "arguments": {"expression": "17*23"}}}]},
+     {"role": "tool", "name": "calculator", "content": "391"},
+     {"role": "assistant", "content": "The answer is 391."}],
+    [{"role": "user", "content": "Sing"}, {"role": "assistant", "content": "la " * 40}],
+    # with the calculator listed as a tool (`CHAT_TOOLS`), as an OpenAI client that runs its own tools sends it
+    [{"role": "user", "content": "Compute 6 * 7"},
+     {"role": "assistant", "content": "", "tool_calls": [
+         {"type": "function", "function": {"name": "calculator", "arguments": {"expression": "6*7"}}}]}],
+]
+CHAT_TOOLS = [{"type": "function", "function": {"name": "calculator", "description": "Evaluate arithmetic.",
+                                                "parameters": {"type": "object", "properties": {
+                                                    "expression": {"type": "string"}}}}}]
+
+
+def train_chat_model(folder, tokenizer, steps=300, seed=0):
+    """A tiny hfchat model trained until it repeats `CHAT_CONVERSATIONS` greedily, saved with its tokenizer and a
+    generation config that stops at the end of a turn (as the SFT recipe saves one)."""
+    from hfchat import HFChatForCausalLM
+    from hfchat.tokenizer import save_tokenizer
+
+    torch.manual_seed(seed)
+    model = HFChatForCausalLM(tiny_config(vocab_size=len(tokenizer), max_position_embeddings=2048))
+    texts = [tokenizer.apply_chat_template(c, tools=CHAT_TOOLS if "Compute" in c[0]["content"] else None,
+                                           tokenize=False) for c in CHAT_CONVERSATIONS]
+    rows = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    width = max(map(len, rows))
+    pad = tokenizer.pad_token_id
+    input_ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
+    labels = torch.tensor([r + [-100] * (width - len(r)) for r in rows])
+    song = texts[2].rindex("la ")
+    labels[2, len(tokenizer(texts[2][:song + 3], add_special_tokens=False)["input_ids"]):] = -100
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        loss = model(input_ids=input_ids, attention_mask=(input_ids != pad).long(), labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    model.generation_config.eos_token_id = [im_end, tokenizer.eos_token_id]
+    model.generation_config.pad_token_id = pad
+    model.save_pretrained(folder)
+    save_tokenizer(tokenizer, folder)
+    return loss.item()

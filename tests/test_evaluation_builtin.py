@@ -50,8 +50,11 @@ def test_builtin_tasks_score_every_item(tiny_model_dir, tmp_path):
 def test_unknown_task_and_unloadable_model_are_named(tmp_path):
     with pytest.raises(ValueError, match="--tasks: unknown task 'mathh'; choose from builtin_math"):
         parse_tasks("builtin_math,mathh")
-    with pytest.raises(ValueError, match="--model '.*nothing-here' does not load"):
+    with pytest.raises(ValueError, match="--model '.*nothing-here': no such folder"):
         evaluate(str(tmp_path / "nothing-here"), "builtin_math")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="--model '.*empty' does not load as a causal language model"):
+        evaluate(str(tmp_path / "empty"), "builtin_math")
     result = subprocess.run([str(Path(sys.executable).parent / "hfchat"), "eval", "--model", str(tmp_path),
                              "--tasks", "nope"], capture_output=True, text=True)
     assert result.returncode == 2 and "unknown task 'nope'" in result.stderr

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from ..files import write_json_atomic, write_jsonl_atomic
+from ..inference.loading import load_model as load_for_inference
 from . import builtin_tasks
 
 # task name -> (function(model, tokenizer, limit, batch_size) -> (metrics, details), main metric)
@@ -35,16 +36,7 @@ def parse_tasks(spec: str | list[str]) -> list[str]:
 
 def load_model(model: str, dtype: torch.dtype = torch.float32):
     """(model, tokenizer) from a folder or Hub id; a model that does not load is a `ValueError` naming it."""
-    import hfchat.modeling  # noqa: F401  (registers the architecture, so no remote code is run for our models)
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=True)
-        loaded = AutoModelForCausalLM.from_pretrained(model, trust_remote_code=True, dtype=dtype)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"--model {model!r} does not load as a causal language model: {error}") from error
-    loaded.to("cuda" if torch.cuda.is_available() else "cpu").eval()
-    return loaded, tokenizer
+    return load_for_inference(model, dtype=dtype)
 
 
 def evaluate(model: str, tasks: str | list[str], *, limit: int | Mapping[str, int] | None = None,

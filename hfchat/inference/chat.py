@@ -1,0 +1,156 @@
+"""One assistant turn of a conversation: prompt fitting, streamed text, and calculator calls run in the sandbox.
+
+`ChatTurn` renders the conversation with the model's chat template, drops the oldest turns (never the system
+prompt or the newest user turn) when it would not leave room for ``max_new_tokens``, and streams `ChatEvent`s:
+
+- ``text``: reply text as it is generated (tool-call markup is not shown as text);
+- ``tool_call``: the model called a tool (``{"name": ..., "arguments": {...}}``);
+- ``tool_result``: the tool's answer, which goes back to the model as a ``tool`` turn before it continues;
+- ``done``: the finish reason, token counts, and the messages this turn adds to the conversation.
+
+Example (CPU):
+    >>> from hfchat.inference import Engine, SamplingParams
+    >>> from hfchat.inference.chat import ChatTurn
+    >>> engine = Engine.from_pretrained("runs/tiny/sft")                          # doctest: +SKIP
+    >>> turn = ChatTurn(engine, [{"role": "user", "content": "What is 17 * 23?"}])  # doctest: +SKIP
+    >>> for event in turn: print(event.type, event.text or event.tool_call or event.result or "")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from ..tokenizer import TOOL_CALL_START, parse_tool_calls
+from ..tools.calculator import run_tool_call
+from .engine import Engine, Stream
+from .params import SamplingParams
+
+
+@dataclass
+class ChatEvent:
+    """One thing that happened in a turn; which fields are set depends on ``type`` (see the module docstring)."""
+
+    type: str
+    text: str = ""
+    tool_call: dict | None = None
+    result: str | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    dropped_messages: int = 0
+    messages: list[dict] = field(default_factory=list)
+
+
+class ContextError(ValueError):
+    """The newest turn alone does not fit the model's context with room for the reply."""
+
+
+def fit_conversation(tokenizer, messages: list[dict], max_prompt_tokens: int,
+                     tools: list[dict] | None = None) -> tuple[list[int], int]:
+    """(prompt token ids, number of messages dropped): the oldest turns after the system prompt go first, a user
+    message together with the replies and tool turns that follow it, until the prompt fits."""
+    system = [m for m in messages[:1] if m.get("role") == "system"]
+    rest = messages[len(system):]
+    starts = [0] + [i for i, m in enumerate(rest) if m.get("role") == "user" and i > 0]
+    for start in starts:
+        ids = encode_prompt(tokenizer, system + rest[start:], tools)
+        if len(ids) <= max_prompt_tokens:
+            return ids, start
+    raise ContextError(f"the newest message needs {len(ids)} prompt tokens but only {max_prompt_tokens} fit "
+                       f"(context minus max_new_tokens); shorten it or lower max_new_tokens")
+
+
+def encode_prompt(tokenizer, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
+    """Token ids of ``messages`` rendered by the chat template, ending with the assistant's generation prompt."""
+    text = tokenizer.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=True)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+class ChatTurn:
+    """Generate the assistant's next turn for ``messages``; iterate for `ChatEvent`s, `cancel` from any thread.
+
+    Args:
+        engine: the `Engine` that generates.
+        messages: the conversation so far (OpenAI-style dicts: role, content, optional tool_calls).
+        params: sampling parameters (``max_new_tokens`` is per generation round).
+        tools: tool schemas listed in the prompt (None: none listed; the builtin chat data calls the calculator
+            without a list).
+        execute_tools: run calls to the tools hfchat has (the calculator) and continue; else stop at the call.
+        max_tool_rounds: at most this many tool calls per turn.
+        max_prompt_tokens: a prompt limit below the model's (the server's ``--max-input-tokens``).
+    """
+
+    def __init__(self, engine: Engine, messages: list[dict], params: SamplingParams | None = None, *,
+                 tools: list[dict] | None = None, execute_tools: bool = True, max_tool_rounds: int = 4,
+                 max_prompt_tokens: int | None = None):
+        if not messages:
+            raise ValueError("messages is empty: a conversation needs at least one message")
+        self.engine, self.messages, self.params = engine, list(messages), params or SamplingParams()
+        self.tools, self.execute_tools, self.max_tool_rounds = tools, execute_tools, max_tool_rounds
+        self.max_prompt_tokens = max_prompt_tokens
+        self._tool_start = engine.tokenizer.convert_tokens_to_ids(TOOL_CALL_START)
+        self._stream: Stream | None = None
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        if self._stream is not None:
+            self._stream.cancel()
+
+    def __iter__(self) -> Iterator[ChatEvent]:
+        tokenizer, budget = self.engine.tokenizer, self.engine.max_length - self.params.max_new_tokens
+        budget = min(budget, self.max_prompt_tokens or budget)
+        if budget < 1:
+            raise ContextError(f"max_new_tokens {self.params.max_new_tokens} leaves no room for a prompt in the "
+                               f"model's context of {self.engine.max_length} tokens")
+        conversation, added = list(self.messages), []
+        prompt_ids, dropped = fit_conversation(tokenizer, conversation, budget, self.tools)
+        prompt_tokens, completion_tokens, reason = len(prompt_ids), 0, "length"
+        for round_ in range(self.max_tool_rounds + 1):
+            self._stream = stream = self.engine.submit(prompt_ids, self.params, tool_markup=True)
+            if self._cancelled.is_set():
+                stream.cancel()
+            in_call = False
+            for token in stream:
+                in_call = in_call or token.id == self._tool_start
+                if token.text and not in_call:
+                    yield ChatEvent("text", text=token.text)
+            completion_tokens += len(stream.tokens)
+            reason = stream.finish_reason
+            if stream.error:
+                raise RuntimeError(stream.error)
+            visible, calls = _split_tool_calls(stream.text)
+            if in_call and not calls:  # unparseable call: show what the model wrote rather than lose it
+                yield ChatEvent("text", text=stream.text[len(visible):])
+            if not calls or reason not in ("eos_token", "stop_sequence"):
+                added.append({"role": "assistant", "content": stream.text if not calls else visible})
+                break
+            added.append({"role": "assistant", "content": visible, "tool_calls": [
+                {"type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}} for c in calls]})
+            for call in calls:
+                yield ChatEvent("tool_call", tool_call=call)
+            if not self.execute_tools or round_ == self.max_tool_rounds or self._cancelled.is_set():
+                reason = "tool_calls" if not self._cancelled.is_set() else "cancelled"
+                break
+            for call in calls:
+                result = run_tool_call(call)
+                added.append({"role": "tool", "name": call["name"], "content": result})
+                yield ChatEvent("tool_result", tool_call=call, result=result)
+            prompt_ids, more = fit_conversation(tokenizer, conversation + added, budget, self.tools)
+            dropped = max(dropped, more)
+        yield ChatEvent("done", finish_reason=reason, prompt_tokens=prompt_tokens,
+                        completion_tokens=completion_tokens, dropped_messages=dropped, messages=added)
+
+
+def _split_tool_calls(text: str) -> tuple[str, list[dict]]:
+    """(the text before the first tool call, the parsed calls)."""
+    head = text.split(TOOL_CALL_START, 1)[0]
+    return head.rstrip("\n"), parse_tool_calls(text)
+
+
+def tool_call_json(call: dict) -> str:
+    """The ``arguments`` of a parsed call as the JSON string the OpenAI API carries."""
+    return json.dumps(call.get("arguments", {}), ensure_ascii=False)
