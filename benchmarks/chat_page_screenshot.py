@@ -8,7 +8,8 @@ import argparse
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
-from server_process import running_server
+
+from hfchat.serving.launch import running_server
 
 RESULT = Path(__file__).parent / "results" / "chat_page.png"
 QUESTIONS = ["Who are you?", "Tell me a story about a cat."]

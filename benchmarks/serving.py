@@ -35,8 +35,8 @@ from transformers import GenerationConfig
 
 from hfchat import HFChatConfig, HFChatForCausalLM
 from hfchat.data.builtin import builtin_dataset
+from hfchat.serving.launch import running_server
 from hfchat.tokenizer import save_tokenizer, train_tokenizer
-from server_process import running_server
 
 RESULTS = Path(__file__).parent / "results" / "serving.json"
 PROMPTS = ["Once upon a time", "The little robot", "In a house near the woods", "Tom and his dog"]
@@ -146,7 +146,7 @@ def main() -> None:
         parameters = build_model(folder)
         raw = RawGenerate(folder, new_tokens)
         reference = continuous_batching(folder, new_tokens, 16)
-        with running_server(folder) as url:
+        with running_server(folder, threads=2) as url:
             asyncio.run(concurrent_round(url, 1, 8))  # warm-up
             pairs = []  # alternating: raw generate here (server idle), then one stream through the server
             for _ in range(pair_rounds):

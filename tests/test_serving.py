@@ -3,8 +3,6 @@ and TGI's text-generation client; plus raw HTTP for errors, limits, auth, CORS a
 
 import json
 import os
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -14,44 +12,21 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hfchat.serving.launch import running_server
 from tests.helpers import CHAT_TOOLS
 
 
-HFCHAT = str(Path(sys.executable).parent / "hfchat")
 # text-generation pins huggingface_hub < 1.0: `make setup` installs it with --no-deps into this side folder.
 TEXT_GENERATION_PATH = Path(os.environ.get("HFCHAT_TEXT_GENERATION", Path(sys.prefix) / "text-generation-client"))
 
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def serve(model_dir, *flags):
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
-    process = subprocess.Popen([HFCHAT, "serve", "--model", str(model_dir), "--port", str(port), *flags],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stdout.read()
-            assert time.time() < deadline, "server did not come up"
-            time.sleep(0.3)
+    # InferenceClient refuses even localhost when HF_HUB_OFFLINE=1, and the server needs nothing from the Hub
+    with running_server(model_dir, *flags, env={k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
