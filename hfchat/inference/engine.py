@@ -54,7 +54,8 @@ class Token:
 class Stream:
     """The tokens of one request as they are generated.
 
-    Iterate it for `Token` objects (blocking); afterwards ``text`` is the reply (stop strings cut off, end-of-turn
+    Iterate it for `Token` objects (blocking), or ``async for`` over `follow` in an event loop; afterwards ``text``
+    is the reply (stop strings cut off, end-of-turn
     tokens left out), ``tokens`` every token, ``finish_reason`` one of `FINISH_REASONS` and ``error`` the message
     when the batch failed. `cancel` stops it at the next token, from any thread.
     """
@@ -72,6 +73,8 @@ class Stream:
         self.first_token_time: float | None = None
         self._engine = engine
         self._queue: queue.Queue = queue.Queue()
+        self._listener = None  # (event loop, asyncio.Queue) once an async consumer follows the stream
+        self._lock = threading.Lock()
         self._cancelled = threading.Event()
         self._reply_ids: list[int] = []  # every generated token but the end of turn
         self._shown_ids: list[int] = []  # those whose text is part of the reply
@@ -90,10 +93,24 @@ class Stream:
                 return
             yield item
 
-    def get(self, timeout: float | None = None) -> Token | None:
-        """The next token, or None at the end; raises `queue.Empty` after ``timeout`` seconds without one."""
-        item = self._queue.get(timeout=timeout)
-        return None if item is Stream._END else item
+    async def follow(self):
+        """Async iteration over the tokens, delivered straight from the engine thread to the running event loop.
+        Leaving the loop early (a disconnected client) cancels the stream."""
+        import asyncio
+
+        loop, tokens = asyncio.get_running_loop(), asyncio.Queue()
+        with self._lock:  # tokens that came before, then every later one, in order
+            while not self._queue.empty():
+                tokens.put_nowait(self._queue.get_nowait())
+            self._listener = (loop, tokens)
+        finished = False
+        try:
+            while (item := await tokens.get()) is not Stream._END:
+                yield item
+            finished = True
+        finally:
+            if not finished:
+                self.cancel()
 
     def result(self) -> Stream:
         """Wait until the request finishes; returns itself."""
@@ -142,7 +159,7 @@ class Stream:
         if reason:  # the stream is finished before its last token is handed out
             self._finish(reason, full, last=token)
         else:
-            self._queue.put(token)
+            self._put(token)
         return reason is not None
 
     def _decode_next(self, token_id: int) -> None:
@@ -156,6 +173,17 @@ class Stream:
             self._decoded += text[len(known):]
             self._prefix, self._read = self._read, len(ids)
 
+    def _put(self, item) -> None:
+        with self._lock:
+            listener = self._listener
+            if listener is None:
+                self._queue.put(item)
+                return
+        try:
+            listener[0].call_soon_threadsafe(listener[1].put_nowait, item)
+        except RuntimeError:  # the event loop has closed: nobody is listening any more
+            self.cancel()
+
     def _finish(self, reason: str, text: str | None = None, error: str | None = None, last: Token | None = None):
         if self.finish_reason is not None:
             return
@@ -163,8 +191,8 @@ class Stream:
         self.error, self.finish_reason = error, reason
         self._engine._count_finished(reason, len(self.tokens))
         if last is not None:
-            self._queue.put(last)
-        self._queue.put(Stream._END)
+            self._put(last)
+        self._put(Stream._END)
 
 
 def _find_stop(text: str, stops: list[str], start: int = 0) -> int | None:

@@ -270,7 +270,7 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
         if body.stream:
             async def chunks():
                 try:
-                    async for token in _in_thread(stream, stream.cancel):
+                    async for token in stream.follow():
                         if token.text:
                             yield json.dumps({**head, "object": "text_completion", "choices": [choice(token.text, None)]})
                     record(started, stream.first_token_time)
@@ -282,7 +282,7 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
 
             return EventSourceResponse(chunks(), ping=15, sep="\n")
         try:
-            async for _ in _cancel_on_disconnect(_in_thread(stream, stream.cancel), request, stream.cancel):
+            async for _ in _cancel_on_disconnect(stream.follow(), request, stream.cancel):
                 pass
         finally:
             free_slot()
@@ -315,7 +315,7 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
         try:
             started = time.perf_counter()
             ids, params, stream = start_generate(body)
-            async for _ in _cancel_on_disconnect(_in_thread(stream, stream.cancel), request, stream.cancel):
+            async for _ in _cancel_on_disconnect(stream.follow(), request, stream.cancel):
                 pass
         finally:
             free_slot()
@@ -341,7 +341,7 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
         async def events():
             try:
                 index = 0
-                async for token in _in_thread(stream, stream.cancel):
+                async for token in stream.follow():
                     index += 1
                     event = {"index": index, "token": {"id": token.id, "text": token.text, "logprob": token.logprob,
                                                        "special": token.special},
