@@ -82,6 +82,12 @@ def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N items of each task")
     parser.add_argument("--output-dir", default=None, help="write results.json and details/<task>.jsonl here")
     parser.add_argument("--batch-size", type=int, default=64, help="prompts per forward pass (default: 64)")
+    parser.add_argument("--task-data", action="append", default=[], metavar="TASK=SOURCE",
+                        help="read TASK's items from SOURCE (a local .json/.jsonl/.parquet file or a hub id) "
+                             "instead of its default dataset; repeatable")
+    parser.add_argument("--judge-endpoint", default=None,
+                        help="OpenAI-compatible server that scores the judge task (TGI, vLLM, Ollama, hfchat serve)")
+    parser.add_argument("--judge-model", default=None, help="model name to ask at --judge-endpoint, if needed")
 
 
 def _run_eval(args: argparse.Namespace) -> int:
@@ -89,8 +95,15 @@ def _run_eval(args: argparse.Namespace) -> int:
 
     try:
         tasks = parse_tasks(args.tasks)  # before loading anything: a typo fails at once
+        sources = {}
+        for item in args.task_data:
+            task, sep, source = item.partition("=")
+            if not sep or not source:
+                raise ValueError(f"--task-data {item!r}: expected TASK=SOURCE, e.g. arc_easy=./arc.jsonl")
+            sources[task] = source
         summary = evaluate(args.model, tasks, limit=args.limit, batch_size=args.batch_size,
-                           output_dir=args.output_dir)
+                           output_dir=args.output_dir, sources=sources, judge_endpoint=args.judge_endpoint,
+                           judge_model=args.judge_model)
     except ValueError as error:  # an unknown task or a model that does not load
         print(f"hfchat eval: {error}", file=sys.stderr)
         return 2

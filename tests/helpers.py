@@ -65,6 +65,14 @@ CHAT_TOOLS = [{"type": "function", "function": {"name": "calculator", "descripti
                                                     "expression": {"type": "string"}}}}}]
 
 
+def judge_conversation():
+    """The judge's view of the greeting above: serving as a judge, the fixture model answers 85."""
+    from hfchat.evaluation.judge import judge_prompt
+
+    greeting, reply = CHAT_CONVERSATIONS[0][0]["content"], CHAT_CONVERSATIONS[0][1]["content"]
+    return [{"role": "user", "content": judge_prompt(greeting, reply, reply)}, {"role": "assistant", "content": "85"}]
+
+
 def train_chat_model(folder, tokenizer, steps=300, seed=0):
     """A tiny hfchat model trained until it repeats `CHAT_CONVERSATIONS` greedily, saved with its tokenizer and a
     generation config that stops at the end of a turn (as the SFT recipe saves one)."""
@@ -74,7 +82,7 @@ def train_chat_model(folder, tokenizer, steps=300, seed=0):
     torch.manual_seed(seed)
     model = HFChatForCausalLM(tiny_config(vocab_size=len(tokenizer), max_position_embeddings=2048))
     texts = [tokenizer.apply_chat_template(c, tools=CHAT_TOOLS if "Compute" in c[0]["content"] else None,
-                                           tokenize=False) for c in CHAT_CONVERSATIONS]
+                                           tokenize=False) for c in CHAT_CONVERSATIONS + [judge_conversation()]]
     rows = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
     width = max(map(len, rows))
     pad = tokenizer.pad_token_id

@@ -38,18 +38,28 @@ def _end_ids(tokenizer) -> list[int]:
 @torch.inference_mode()
 def generate_greedy(model, tokenizer, texts: list[str], max_new_tokens: int, batch_size: int,
                     skip_special_tokens: bool = True) -> list[tuple[str, bool]]:
-    """(reply, ended its turn) for each prompt text, greedy, batched with left padding."""
+    """(reply, ended its turn) for each prompt text, greedy, batched with left padding (prompts of similar length
+    together). Replies are cut to fit the model's context; a prompt that fills it alone gets an empty reply."""
     end_of_turn, stops = tokenizer.convert_tokens_to_ids("<|im_end|>"), _end_ids(tokenizer)
-    replies = []
-    for start in range(0, len(texts), batch_size):
-        batch = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True, padding_side="left",
-                          add_special_tokens=False).to(model.device)
-        output = model.generate(**batch, do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=stops,
-                                pad_token_id=tokenizer.pad_token_id)
-        for row in output[:, batch["input_ids"].shape[1]:].tolist():
+    context = int(getattr(model.config, "max_position_embeddings", 0) or 1 << 30)
+    encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
+    replies: list[tuple[str, bool]] = [("", False)] * len(texts)
+    fitting = [i for i in order if len(encoded[i]) < context]
+    pad = tokenizer.pad_token_id
+    for start in range(0, len(fitting), batch_size):
+        rows = fitting[start:start + batch_size]
+        width = max(len(encoded[i]) for i in rows)
+        input_ids = torch.tensor([[pad] * (width - len(encoded[i])) + encoded[i] for i in rows], device=model.device)
+        mask = torch.tensor([[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in rows],
+                            device=model.device)
+        output = model.generate(input_ids=input_ids, attention_mask=mask, do_sample=False,
+                                max_new_tokens=min(max_new_tokens, context - width), eos_token_id=stops,
+                                pad_token_id=pad)
+        for index, row in zip(rows, output[:, width:].tolist()):
             ended = end_of_turn in row
             cut = next((i for i, token in enumerate(row) if token in stops), len(row))
-            replies.append((tokenizer.decode(row[:cut], skip_special_tokens=skip_special_tokens), ended))
+            replies[index] = (tokenizer.decode(row[:cut], skip_special_tokens=skip_special_tokens), ended)
     return replies
 
 
@@ -99,27 +109,35 @@ def builtin_tools(model, tokenizer, limit: int | None = None, batch_size: int = 
 @torch.inference_mode()
 def reply_logprobs(model, tokenizer, prompts: list[list[dict]], replies: list[list[dict]],
                    batch_size: int) -> list[float]:
-    """Total log-probability of each reply's tokens (with its closing <|im_end|>) after its chat prompt."""
-    scores = []
-    for start in range(0, len(prompts), batch_size):
-        ids, masks = [], []
-        for prompt, reply in zip(prompts[start:start + batch_size], replies[start:start + batch_size]):
-            head = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-            whole = tokenizer.apply_chat_template(prompt + reply, tokenize=False)
-            if not whole.startswith(head):
-                raise ValueError(f"the chat template renders the prompt differently inside the conversation: {head!r}")
-            head_ids = tokenizer(head, add_special_tokens=False)["input_ids"]
-            reply_ids = tokenizer(whole[len(head):].rstrip("\n"), add_special_tokens=False)["input_ids"]
-            ids.append(head_ids + reply_ids)
-            masks.append([0] * len(head_ids) + [1] * len(reply_ids))
-        width = max(map(len, ids))
-        input_ids = torch.tensor([row + [tokenizer.pad_token_id] * (width - len(row)) for row in ids])
-        attention = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in ids])
-        scored = torch.tensor([row + [0] * (width - len(row)) for row in masks])
-        logits = model(input_ids=input_ids.to(model.device), attention_mask=attention.to(model.device)).logits
-        logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-        token_logprobs = logprobs.gather(-1, input_ids[:, 1:, None].to(model.device)).squeeze(-1)
-        scores += (token_logprobs * scored[:, 1:].to(model.device)).sum(-1).tolist()
+    """Total log-probability of each reply's tokens (with its closing <|im_end|>) after its chat prompt. Rows of
+    similar length are batched together, and the softmax is taken only at the reply's positions."""
+    rows = []
+    for prompt, reply in zip(prompts, replies):
+        head = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+        whole = tokenizer.apply_chat_template(prompt + reply, tokenize=False)
+        if not whole.startswith(head):
+            raise ValueError(f"the chat template renders the prompt differently inside the conversation: {head!r}")
+        head_ids = tokenizer(head, add_special_tokens=False)["input_ids"]
+        reply_ids = tokenizer(whole[len(head):].rstrip("\n"), add_special_tokens=False)["input_ids"]
+        rows.append((head_ids + reply_ids, len(head_ids)))
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
+    scores = [0.0] * len(rows)
+    for start in range(0, len(order), batch_size):
+        batch = [rows[i] for i in order[start:start + batch_size]]
+        width = max(len(ids) for ids, _ in batch)
+        input_ids = torch.tensor([ids + [tokenizer.pad_token_id] * (width - len(ids)) for ids, _ in batch],
+                                 device=model.device)
+        scored = torch.tensor([[0] * head + [1] * (len(ids) - head) + [0] * (width - len(ids)) for ids, head in batch],
+                              device=model.device)[:, 1:].bool()
+        # Right padding under a causal mask: no real token sees a pad, so no padding mask is needed (and SDPA keeps
+        # its causal fast path); the pads' own logits are never read.
+        logits = model(input_ids=input_ids, use_cache=False).logits[:, :-1]
+        picked = torch.log_softmax(logits[scored].float(), dim=-1)  # [reply tokens, vocab]
+        token_logprobs = picked.gather(1, input_ids[:, 1:][scored][:, None]).squeeze(1)
+        totals = torch.zeros(len(batch), dtype=torch.float64, device=model.device)
+        totals.index_add_(0, scored.nonzero()[:, 0], token_logprobs.double())
+        for index, total in zip(order[start:start + batch_size], totals.tolist()):
+            scores[index] = total
     return scores
 
 

@@ -67,3 +67,36 @@ def summarize(nats: float, n_bytes: float, n_tokens: float) -> dict[str, float]:
         "bytes": int(n_bytes),
         "tokens": int(n_tokens),
     }
+
+
+DEFAULT_BPB_SOURCE = {"path": "builtin:stories", "split": "validation"}
+
+
+def bpb(model, tokenizer, limit: int | None = None, batch_size: int = 8, source=None) -> tuple[dict, list[dict]]:
+    """The ``bpb`` task: bits per byte, loss and perplexity on a text source (default: the builtin stories'
+    held-out split; any `hfchat.data.sources` spec otherwise). Documents are joined with BOS tokens and cut into
+    rows of the model's context (at most 1,024 tokens); ``limit`` caps the documents. One detail row per row."""
+    from ..data.sources import load_text_source
+
+    documents = load_text_source(source or DEFAULT_BPB_SOURCE)
+    if limit is not None:
+        documents = documents.select(range(min(limit, len(documents))))
+    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    stream = []
+    for text in documents["text"]:
+        stream += [bos] + tokenizer(text, add_special_tokens=False)["input_ids"]
+    width = min(int(getattr(model.config, "max_position_embeddings", 1024)), 1024) + 1
+    rows = [stream[i:i + width] for i in range(0, len(stream) - 1, width - 1)]  # rows overlap by one token
+    token_bytes = token_byte_lengths(tokenizer).to(model.device)
+    totals, details = torch.zeros(3, dtype=torch.float64, device=model.device), []
+    full, last = [r for r in rows if len(r) == width], [r for r in rows if len(r) != width]
+    batches = [full[i:i + batch_size] for i in range(0, len(full), batch_size)] + [[r] for r in last if len(r) > 1]
+    for batch in batches:
+        batch_sum = batch_totals(model, torch.tensor(batch), token_bytes)
+        totals += batch_sum
+        nats, n_bytes, n_tokens = batch_sum.tolist()
+        details.append({"prompt": f"{len(batch)} rows of {len(batch[0])} tokens", "target": "", "prediction": "",
+                        "score": nats / math.log(2) / max(n_bytes, 1), "bytes": int(n_bytes), "tokens": int(n_tokens)})
+    summary = summarize(*totals.tolist())
+    return {"bits_per_byte": summary["bits_per_byte"], "loss": summary["loss"],
+            "perplexity": summary["perplexity"], "bytes": summary["bytes"], "tokens": summary["tokens"]}, details

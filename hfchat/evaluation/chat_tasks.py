@@ -1,0 +1,154 @@
+"""Standard chat benchmarks, each from its hub dataset or a local file with the same columns.
+
+Multiple choice (``arc_easy``, ``arc_challenge``: `allenai/ai2_arc`; ``mmlu``: `cais/mmlu` "all"), scored two ways:
+
+- ``accuracy`` (categorical, for chat models, as nanochat scores them): the question and its lettered choices as a
+  user turn ending "Answer with the letter of the correct choice.", then the assistant's generation prompt; the
+  prediction is the letter (among the item's choices) whose token the model gives the highest logit next.
+- ``acc`` and ``acc_norm`` (log-likelihood, for base models): context ``"Question: {question}\\nAnswer:"``, each
+  continuation ``" {choice}"``; the prediction is the choice with the highest summed log-probability (``acc``) or
+  the highest per-byte log-probability (``acc_norm``).
+
+Generative: ``gsm8k`` (`openai/gsm8k` "main", test): the question as a user turn, a greedy reply of up to 256
+tokens; ``accuracy`` when its final answer ("#### N", "The answer is N", a ``\\boxed{}``, else the last number)
+equals the gold number after ``####`` by `math-verify`.
+
+Each task returns ``(metrics, details)`` like the builtin tasks; ``source`` overrides where the items come from
+(a local ``.json``/``.jsonl``/``.parquet`` file or another hub id, see `hfchat.data.sources`).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..data.sources import load_source
+from ..rewards import final_answer, is_correct
+from .builtin_tasks import generate_greedy
+
+LETTERS = "ABCDEFGHIJ"
+MC_INSTRUCTION = "Answer with the letter of the correct choice."
+GSM8K_MAX_NEW_TOKENS = 256
+SOURCES = {
+    "arc_easy": {"path": "allenai/ai2_arc", "name": "ARC-Easy", "split": "test"},
+    "arc_challenge": {"path": "allenai/ai2_arc", "name": "ARC-Challenge", "split": "test"},
+    "mmlu": {"path": "cais/mmlu", "name": "all", "split": "test"},
+    "gsm8k": {"path": "openai/gsm8k", "name": "main", "split": "test"},
+}
+
+
+def multiple_choice_item(row: dict, source: str) -> tuple[str, list[str], int]:
+    """(question, choices, index of the answer) from an ARC row (``choices: {text, label}``, ``answerKey``) or an MMLU
+    row (``choices: [...]``, ``answer``: index or letter)."""
+    try:
+        question, choices = row["question"], row["choices"]
+        if isinstance(choices, dict):  # ARC
+            texts, labels = list(choices["text"]), [str(label) for label in choices["label"]]
+            return question, texts, labels.index(str(row["answerKey"]))
+        answer = row["answer"]
+        index = LETTERS.index(answer) if isinstance(answer, str) and answer in LETTERS else int(answer)
+        if not 0 <= index < len(choices):
+            raise ValueError(f"answer {answer!r} is not one of {len(choices)} choices")
+        return question, list(choices), index
+    except (KeyError, ValueError, TypeError) as error:
+        raise ValueError(f"{source}: row {row!r:.200} is not a multiple-choice item (question, choices and "
+                         f"answerKey or answer): {error}") from None
+
+
+def multiple_choice_prompt(question: str, choices: list[str]) -> list[dict]:
+    lines = [question, ""] + [f"{LETTERS[i]}. {choice}" for i, choice in enumerate(choices)] + ["", MC_INSTRUCTION]
+    return [{"role": "user", "content": "\n".join(lines)}]
+
+
+def _rows(task: str, source, limit: int | None) -> tuple[list[dict], str]:
+    spec = source or SOURCES[task]
+    dataset = load_source(spec)
+    if limit is not None:
+        dataset = dataset.select(range(min(limit, len(dataset))))
+    name = spec if isinstance(spec, str) else spec["path"]
+    return list(dataset), name
+
+
+@torch.inference_mode()
+def letter_scores(model, tokenizer, prompts: list[list[dict]], n_choices: list[int], batch_size: int) -> list[int]:
+    """The index of the best letter after each chat prompt (among its item's first ``n`` letters)."""
+    letter_ids = [tokenizer.convert_tokens_to_ids(tokenizer.tokenize(letter))[0] for letter in LETTERS]
+    texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+    picks = []
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True, padding_side="left",
+                          add_special_tokens=False).to(model.device)
+        positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)  # left padding: real positions
+        logits = model(**batch, position_ids=positions, use_cache=False, logits_to_keep=1).logits[:, -1].float()
+        for row, n in zip(logits, n_choices[start:start + batch_size]):
+            picks.append(int(row[letter_ids[:n]].argmax()))
+    return picks
+
+
+@torch.inference_mode()
+def continuation_logprobs(model, tokenizer, pairs: list[tuple[str, str]], batch_size: int) -> list[float]:
+    """Summed log-probability of each continuation after its context (the context gets the tokenizer's BOS)."""
+    encoded = []
+    for context, continuation in pairs:
+        context_ids = tokenizer(context)["input_ids"]
+        full_ids = tokenizer(context + continuation)["input_ids"]
+        common = next((i for i, (a, b) in enumerate(zip(context_ids, full_ids)) if a != b), len(context_ids))
+        encoded.append((full_ids, common))  # score the tokens from where the two tokenizations part
+    scores = []
+    for start in range(0, len(encoded), batch_size):
+        chunk = encoded[start:start + batch_size]
+        width = max(len(ids) for ids, _ in chunk)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in chunk], device=model.device)
+        mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in chunk], device=model.device)
+        logprobs = torch.log_softmax(model(input_ids=input_ids, attention_mask=mask, use_cache=False).logits.float(),
+                                     dim=-1)
+        for row, (ids, first) in enumerate(chunk):
+            targets = torch.tensor(ids[first:], device=model.device)
+            scores.append(float(logprobs[row, first - 1:len(ids) - 1].gather(1, targets[:, None]).sum()))
+    return scores
+
+
+def multiple_choice(task: str, model, tokenizer, limit: int | None = None, batch_size: int = 32,
+                    source=None) -> tuple[dict, list[dict]]:
+    rows, name = _rows(task, source, limit)
+    items = [multiple_choice_item(row, name) for row in rows]
+    prompts = [multiple_choice_prompt(q, choices) for q, choices, _ in items]
+    picks = letter_scores(model, tokenizer, prompts, [len(c) for _, c, _ in items], batch_size)
+    pairs = [(f"Question: {q}\nAnswer:", f" {choice}") for q, choices, _ in items for choice in choices]
+    flat = continuation_logprobs(model, tokenizer, pairs, batch_size)
+    details, offset = [], 0
+    for (question, choices, answer), pick, prompt in zip(items, picks, prompts):
+        sums = flat[offset:offset + len(choices)]
+        offset += len(choices)
+        per_byte = [s / max(len(f" {c}".encode("utf-8")), 1) for s, c in zip(sums, choices)]
+        details.append({"prompt": prompt[0]["content"], "target": LETTERS[answer], "prediction": LETTERS[pick],
+                        "score": float(pick == answer), "acc": float(max(range(len(sums)), key=sums.__getitem__)
+                                                                     == answer),
+                        "acc_norm": float(max(range(len(per_byte)), key=per_byte.__getitem__) == answer),
+                        "choices": len(choices)})
+    n = max(len(details), 1)
+    metrics = {"accuracy": sum(d["score"] for d in details) / n, "acc": sum(d["acc"] for d in details) / n,
+               "acc_norm": sum(d["acc_norm"] for d in details) / n,
+               "random_baseline": sum(1 / d["choices"] for d in details) / n}
+    return metrics, details
+
+
+def gsm8k_gold(answer: str) -> str:
+    return answer.split("####")[-1].strip().replace(",", "")
+
+
+def gsm8k(model, tokenizer, limit: int | None = None, batch_size: int = 32, source=None) -> tuple[dict, list[dict]]:
+    rows, name = _rows("gsm8k", source, limit)
+    for row in rows[:1]:
+        if "question" not in row or "answer" not in row:
+            raise ValueError(f"{name}: gsm8k rows need columns question and answer, got {sorted(row)}")
+    texts = [tokenizer.apply_chat_template([{"role": "user", "content": row["question"]}], tokenize=False,
+                                           add_generation_prompt=True) for row in rows]
+    replies = generate_greedy(model, tokenizer, texts, GSM8K_MAX_NEW_TOKENS, batch_size)
+    details = []
+    for row, (reply, _) in zip(rows, replies):
+        gold = gsm8k_gold(row["answer"])
+        text = reply.replace("####", "The answer is") if "####" in reply else reply
+        details.append({"prompt": row["question"], "target": gold, "prediction": reply,
+                        "extracted": final_answer(text), "score": float(bool(is_correct(text, gold)))})
+    return {"accuracy": sum(d["score"] for d in details) / max(len(details), 1), "random_baseline": 0.0}, details
