@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 import transformers
+from serving import build_model
 
 from hfchat.evaluation.runner import TASKS, load_model
-from serving import build_model
 
 RESULTS = Path(__file__).parent / "results" / "eval_batching.json"
 BATCH_SIZES = (1, 8, 32)

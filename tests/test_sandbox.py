@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from hfchat.tools.calculator import calculate, check_expression, CalculatorError, run_tool_call
+from hfchat.tools.calculator import CalculatorError, calculate, check_expression, run_tool_call
 from hfchat.tools.sandbox import run_python
 
 

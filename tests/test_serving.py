@@ -15,7 +15,6 @@ import pytest
 from hfchat.serving.launch import running_server
 from tests.helpers import CHAT_TOOLS
 
-
 # text-generation pins huggingface_hub < 1.0: `make setup` installs it with --no-deps into this side folder.
 TEXT_GENERATION_PATH = Path(os.environ.get("HFCHAT_TEXT_GENERATION", Path(sys.prefix) / "text-generation-client"))
 

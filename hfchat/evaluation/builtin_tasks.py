@@ -20,7 +20,8 @@ prediction, score).
 import torch
 
 from ..data.builtin import CALCULATOR_TOOL, builtin_dataset
-from ..rewards import completion_text, format as format_reward, is_correct
+from ..rewards import completion_text, is_correct
+from ..rewards import format as format_reward
 from ..tokenizer import parse_tool_calls
 
 MATH_MAX_NEW_TOKENS = 48

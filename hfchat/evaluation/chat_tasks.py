@@ -120,7 +120,7 @@ def multiple_choice(task: str, model, tokenizer, limit: int | None = None, batch
     for (question, choices, answer), pick, prompt in zip(items, picks, prompts):
         sums = flat[offset:offset + len(choices)]
         offset += len(choices)
-        per_byte = [s / max(len(f" {c}".encode("utf-8")), 1) for s, c in zip(sums, choices)]
+        per_byte = [s / max(len(f" {c}".encode()), 1) for s, c in zip(sums, choices)]
         details.append({"prompt": prompt[0]["content"], "target": LETTERS[answer], "prediction": LETTERS[pick],
                         "score": float(pick == answer), "acc": float(max(range(len(sums)), key=sums.__getitem__)
                                                                      == answer),

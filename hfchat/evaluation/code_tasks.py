@@ -19,7 +19,7 @@ from .builtin_tasks import generate_greedy
 MAX_NEW_TOKENS = 512
 TIMEOUT = 10.0
 INSTRUCTION = "Complete this Python function. Reply with the whole function in a ```python code block."
-_CODE_BLOCK = re.compile(r"```(?:python|py)?\n(.*?)(?:```|$)", re.S)
+_CODE_BLOCK = re.compile(r"```(?:python|py)?\n(.*?)(?:```|$)", re.DOTALL)
 
 
 def load_problems(source: str | None = None) -> list[dict]:

@@ -19,6 +19,7 @@ from ..files import write_json_atomic, write_jsonl_atomic
 from ..inference.loading import load_model as load_for_inference
 from . import builtin_tasks, chat_tasks, code_tasks, judge, language_modeling
 
+
 def _ignores_source(function: Callable) -> Callable:
     def task(model, tokenizer, limit=None, batch_size=32, source=None):
         if source is not None:

@@ -30,8 +30,14 @@ import time
 from dataclasses import dataclass
 
 import torch
-from transformers import (DynamicCache, GenerationConfig, LogitsProcessor, LogitsProcessorList, StoppingCriteria,
-                          StoppingCriteriaList)
+from transformers import (
+    DynamicCache,
+    GenerationConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
 
 from ..tokenizer import TOOL_CALL_END, TOOL_CALL_START
 from .params import SamplingParams

@@ -12,8 +12,9 @@ def load_model(name_or_path: str, dtype: torch.dtype | str | None = None, device
 
     ``dtype`` defaults to the checkpoint's own ("auto"), ``device`` to cuda when available, else cpu.
     """
-    import hfchat.modeling  # noqa: F401  (registers the architecture, so no remote code is run for our models)
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import hfchat.modeling  # noqa: F401  (registers the architecture, so no remote code is run for our models)
 
     looks_local = name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1  # hub ids: "org/name"
     if looks_local and not os.path.isdir(os.path.expanduser(name_or_path)):
