@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import threading
 import time
 import uuid
@@ -123,7 +124,8 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
     async def _check_api_key(request: Request, call_next):
         open_route = request.method == "GET" and request.url.path in ("/", "/health")
         if config.api_key and not open_route and request.method != "OPTIONS":
-            if request.headers.get("authorization", "") != f"Bearer {config.api_key}":
+            given = request.headers.get("authorization", "").encode("utf-8")
+            if not secrets.compare_digest(given, f"Bearer {config.api_key}".encode("utf-8")):  # constant time
                 return error_response(request, ApiError(401, "missing or wrong API key (Authorization: Bearer KEY)",
                                                         "authorization", "authentication"))
         return await call_next(request)
