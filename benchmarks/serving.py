@@ -21,6 +21,7 @@ figures are medians.
 
 import argparse
 import asyncio
+import copy
 import json
 import platform
 import statistics
@@ -72,14 +73,15 @@ class RawGenerate:
         self.inputs = tokenizer(PROMPTS[0], return_tensors="pt")
         self.config = GenerationConfig(do_sample=False, max_new_tokens=new_tokens, pad_token_id=tokenizer.pad_token_id,
                                        eos_token_id=self.model.generation_config.eos_token_id)
+        self.first_token = copy.deepcopy(self.config)
+        self.first_token.max_new_tokens = 1
         self.decode_tokens_per_s()  # warm-up
 
     @torch.inference_mode()
     def decode_tokens_per_s(self) -> float:
         """Tokens after the first per second: a full call minus a one-token call (prefill and first token)."""
         start = time.perf_counter()
-        self.model.generate(**self.inputs, generation_config=self.config.__class__(
-            **{**self.config.to_diff_dict(), "max_new_tokens": 1}))
+        self.model.generate(**self.inputs, generation_config=self.first_token)
         first = time.perf_counter() - start
         start = time.perf_counter()
         out = self.model.generate(**self.inputs, generation_config=self.config)

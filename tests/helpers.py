@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+HFCHAT = str(Path(sys.executable).parent / "hfchat")  # the installed command, as users run it
 # transformers 4.57 installed beside the main environment by `make setup` (see Makefile).
 TRANSFORMERS4_PATH = Path(os.environ.get("HFCHAT_TRANSFORMERS4", Path(sys.prefix) / "transformers4"))
 TOKENIZER_CORPUS = [

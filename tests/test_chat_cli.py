@@ -2,13 +2,11 @@
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 import pexpect
 import pytest
 
-HFCHAT = str(Path(sys.executable).parent / "hfchat")
+from tests.helpers import HFCHAT
 
 pytestmark = pytest.mark.slow
 

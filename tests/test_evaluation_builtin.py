@@ -2,15 +2,13 @@
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from hfchat.evaluation import builtin_tasks
 from hfchat.evaluation.runner import evaluate, parse_tasks
-from tests.helpers import tiny_model
+from tests.helpers import HFCHAT, tiny_model
 
 
 def test_reply_logprobs_batched_equal_one_at_a_time(tiny_tokenizer):
@@ -55,10 +53,10 @@ def test_unknown_task_and_unloadable_model_are_named(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="--model '.*empty' does not load as a causal language model"):
         evaluate(str(tmp_path / "empty"), "builtin_math")
-    result = subprocess.run([str(Path(sys.executable).parent / "hfchat"), "eval", "--model", str(tmp_path),
+    result = subprocess.run([HFCHAT, "eval", "--model", str(tmp_path),
                              "--tasks", "nope"], capture_output=True, text=True)
     assert result.returncode == 2 and "unknown task 'nope'" in result.stderr
-    result = subprocess.run([str(Path(sys.executable).parent / "hfchat"), "eval", "--model", str(tmp_path / "none"),
+    result = subprocess.run([HFCHAT, "eval", "--model", str(tmp_path / "none"),
                              "--tasks", "builtin_math"], capture_output=True, text=True)
     assert result.returncode == 2 and "hfchat eval: --model" in result.stderr and "Traceback" not in result.stderr
 

@@ -4,7 +4,6 @@ golden files, and `hfchat eval` over local files in the hub datasets' schemas.""
 import json
 import math
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,10 +11,9 @@ import torch
 
 from hfchat.evaluation import chat_tasks, code_tasks, language_modeling
 from hfchat.evaluation.runner import evaluate
-from tests.helpers import REPO_ROOT
+from tests.helpers import HFCHAT, REPO_ROOT
 
 GOLDEN = REPO_ROOT / "tests" / "golden" / "prompts"
-HFCHAT = str(Path(sys.executable).parent / "hfchat")
 
 ARC_ROWS = [
     {"id": "a1", "question": "Which gas do plants take in?", "answerKey": "B",

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from hfchat import save_tokenizer, train_tokenizer
-from tests.helpers import REPO_ROOT
+from tests.helpers import HFCHAT, REPO_ROOT
 
 ACCELERATE = str(Path(sys.executable).parent / "accelerate")
 WORDS = "the little cat saw a big red ball and ran to the park with her friend who was happy today".split()
@@ -141,7 +141,7 @@ def test_latest_without_checkpoints_starts_fresh_with_bf16_and_gradient_checkpoi
 @pytest.mark.timeout(1500)
 def test_speedrun_smoke_run_writes_every_stage_and_skips_them_when_rerun(tmp_path):
     out = tmp_path / "speedrun"
-    command = [str(Path(sys.executable).parent / "hfchat"), "speedrun", "--preset", "tiny", "--output-dir", str(out),
+    command = [HFCHAT, "speedrun", "--preset", "tiny", "--output-dir", str(out),
                "--eval-limit", "8"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     first = subprocess.run([*command, "--max-steps", "2"], capture_output=True, text=True, env=env, timeout=900)

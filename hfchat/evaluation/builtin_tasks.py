@@ -23,6 +23,7 @@ from ..data.builtin import CALCULATOR_TOOL, builtin_dataset
 from ..rewards import completion_text, is_correct
 from ..rewards import format as format_reward
 from ..tokenizer import parse_tool_calls
+from .language_modeling import scored_logprobs
 
 MATH_MAX_NEW_TOKENS = 48
 TOOLS_MAX_NEW_TOKENS = 64
@@ -107,11 +108,9 @@ def builtin_tools(model, tokenizer, limit: int | None = None, batch_size: int = 
     return metrics, details
 
 
-@torch.inference_mode()
 def reply_logprobs(model, tokenizer, prompts: list[list[dict]], replies: list[list[dict]],
                    batch_size: int) -> list[float]:
-    """Total log-probability of each reply's tokens (with its closing <|im_end|>) after its chat prompt. Rows of
-    similar length are batched together, and the softmax is taken only at the reply's positions."""
+    """Total log-probability of each reply's tokens (with its closing <|im_end|>) after its chat prompt."""
     rows = []
     for prompt, reply in zip(prompts, replies):
         head = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
@@ -121,25 +120,7 @@ def reply_logprobs(model, tokenizer, prompts: list[list[dict]], replies: list[li
         head_ids = tokenizer(head, add_special_tokens=False)["input_ids"]
         reply_ids = tokenizer(whole[len(head):].rstrip("\n"), add_special_tokens=False)["input_ids"]
         rows.append((head_ids + reply_ids, len(head_ids)))
-    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
-    scores = [0.0] * len(rows)
-    for start in range(0, len(order), batch_size):
-        batch = [rows[i] for i in order[start:start + batch_size]]
-        width = max(len(ids) for ids, _ in batch)
-        input_ids = torch.tensor([ids + [tokenizer.pad_token_id] * (width - len(ids)) for ids, _ in batch],
-                                 device=model.device)
-        scored = torch.tensor([[0] * head + [1] * (len(ids) - head) + [0] * (width - len(ids)) for ids, head in batch],
-                              device=model.device)[:, 1:].bool()
-        # Right padding under a causal mask: no real token sees a pad, so no padding mask is needed (and SDPA keeps
-        # its causal fast path); the pads' own logits are never read.
-        logits = model(input_ids=input_ids, use_cache=False).logits[:, :-1]
-        picked = torch.log_softmax(logits[scored].float(), dim=-1)  # [reply tokens, vocab]
-        token_logprobs = picked.gather(1, input_ids[:, 1:][scored][:, None]).squeeze(1)
-        totals = torch.zeros(len(batch), dtype=torch.float64, device=model.device)
-        totals.index_add_(0, scored.nonzero()[:, 0], token_logprobs.double())
-        for index, total in zip(order[start:start + batch_size], totals.tolist()):
-            scores[index] = total
-    return scores
+    return scored_logprobs(model, rows, tokenizer.pad_token_id, batch_size)
 
 
 def builtin_preference(model, tokenizer, limit: int | None = None, batch_size: int = 32) -> tuple[dict, list[dict]]:

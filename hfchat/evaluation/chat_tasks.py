@@ -24,6 +24,7 @@ import torch
 from ..data.sources import load_source
 from ..rewards import final_answer, is_correct
 from .builtin_tasks import generate_greedy
+from .language_modeling import scored_logprobs
 
 LETTERS = "ABCDEFGHIJ"
 MC_INSTRUCTION = "Answer with the letter of the correct choice."
@@ -84,28 +85,16 @@ def letter_scores(model, tokenizer, prompts: list[list[dict]], n_choices: list[i
     return picks
 
 
-@torch.inference_mode()
 def continuation_logprobs(model, tokenizer, pairs: list[tuple[str, str]], batch_size: int) -> list[float]:
     """Summed log-probability of each continuation after its context (the context gets the tokenizer's BOS)."""
-    encoded = []
+    rows = []
     for context, continuation in pairs:
         context_ids = tokenizer(context)["input_ids"]
         full_ids = tokenizer(context + continuation)["input_ids"]
         common = next((i for i, (a, b) in enumerate(zip(context_ids, full_ids)) if a != b), len(context_ids))
-        encoded.append((full_ids, common))  # score the tokens from where the two tokenizations part
-    scores = []
-    for start in range(0, len(encoded), batch_size):
-        chunk = encoded[start:start + batch_size]
-        width = max(len(ids) for ids, _ in chunk)
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in chunk], device=model.device)
-        mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in chunk], device=model.device)
-        logprobs = torch.log_softmax(model(input_ids=input_ids, attention_mask=mask, use_cache=False).logits.float(),
-                                     dim=-1)
-        for row, (ids, first) in enumerate(chunk):
-            targets = torch.tensor(ids[first:], device=model.device)
-            scores.append(float(logprobs[row, first - 1:len(ids) - 1].gather(1, targets[:, None]).sum()))
-    return scores
+        rows.append((full_ids, common))  # score the tokens from where the two tokenizations part
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    return scored_logprobs(model, rows, pad, batch_size)
 
 
 def multiple_choice(task: str, model, tokenizer, limit: int | None = None, batch_size: int = 32,

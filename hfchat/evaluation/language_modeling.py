@@ -56,6 +56,29 @@ def batch_totals(model, rows: torch.Tensor, token_bytes: torch.Tensor) -> torch.
     return torch.stack([losses[counted].double().sum(), target_bytes.sum().double(), counted.sum().double()])
 
 
+@torch.inference_mode()
+def scored_logprobs(model, rows: list[tuple[list[int], int]], pad_id: int, batch_size: int) -> list[float]:
+    """Summed log-probability of ``ids[first:]`` given ``ids[:first]`` for each ``(ids, first)`` row. Rows of similar
+    length are batched together (right padding: under a causal mask no real token sees a pad, so no padding mask is
+    needed), and the softmax is taken only at the scored positions."""
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
+    scores = [0.0] * len(rows)
+    for start in range(0, len(order), batch_size):
+        batch = [rows[i] for i in order[start:start + batch_size]]
+        width = max(len(ids) for ids, _ in batch)
+        input_ids = torch.tensor([ids + [pad_id] * (width - len(ids)) for ids, _ in batch], device=model.device)
+        scored = torch.tensor([[0] * first + [1] * (len(ids) - first) + [0] * (width - len(ids)) for ids, first in batch],
+                              device=model.device)[:, 1:].bool()
+        logits = model(input_ids=input_ids, use_cache=False).logits[:, :-1]
+        picked = torch.log_softmax(logits[scored].float(), dim=-1)  # [scored tokens, vocab]
+        token_logprobs = picked.gather(1, input_ids[:, 1:][scored][:, None]).squeeze(1)
+        totals = torch.zeros(len(batch), dtype=torch.float64, device=model.device)
+        totals.index_add_(0, scored.nonzero()[:, 0], token_logprobs.double())
+        for index, total in zip(order[start:start + batch_size], totals.tolist()):
+            scores[index] = total
+    return scores
+
+
 def summarize(nats: float, n_bytes: float, n_tokens: float) -> dict[str, float]:
     """Loss, perplexity and bits per byte from summed nats, bytes and tokens (e.g. added up over processes)."""
     loss = nats / max(n_tokens, 1)
