@@ -8,6 +8,10 @@ PY := $(VENV)/bin/python
 TRANSFORMERS4 := $(VENV)/transformers4
 # TGI's Python client for the serving tests; it pins huggingface_hub < 1.0, so it goes into its own folder too.
 TEXT_GENERATION := $(VENV)/text-generation-client
+# lighteval 0.13 in a venv of its own (it pins latex2sympy2_extended==1.0.6 against math-verify 0.9 and breaks on
+# huggingface_hub 2.x), with transformers 4.57 / huggingface_hub 0.36; hfchat is not installed there: models load
+# through their remote code and tasks from hfchat/evaluation/lighteval_tasks.py (tests/test_lighteval.py).
+LIGHTEVAL := $(VENV)/lighteval-env
 # The web page test drives Debian's chromium (no browser download); root installs it, others get a skip.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
@@ -15,7 +19,8 @@ SPEEDRUN_DIR ?= runs/tiny
 
 .PHONY: setup test speedrun clean chromium
 
-setup: $(VENV)/.installed $(TRANSFORMERS4)/.installed $(TEXT_GENERATION)/.installed chromium
+setup: $(VENV)/.installed $(TRANSFORMERS4)/.installed $(TEXT_GENERATION)/.installed $(LIGHTEVAL)/.installed \
+	chromium
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +35,15 @@ $(TRANSFORMERS4)/.installed: $(VENV)/.installed
 
 $(TEXT_GENERATION)/.installed: $(VENV)/.installed
 	$(PY) -m pip install --no-deps --target $(TEXT_GENERATION) "text-generation==0.7.0"
+	touch $@
+
+# xxhash 4 refuses the str prompts lighteval hashes; hfchat/evaluation/lighteval_offline.py lets lighteval start offline.
+$(LIGHTEVAL)/.installed: hfchat/evaluation/lighteval_offline.py | $(VENV)/.installed
+	$(PYTHON) -m venv $(LIGHTEVAL)
+	$(LIGHTEVAL)/bin/python -m pip install --upgrade pip
+	$(LIGHTEVAL)/bin/python -m pip install torch==2.13.0
+	$(LIGHTEVAL)/bin/python -m pip install lighteval==0.13.0 "transformers==4.57.*" "huggingface_hub==0.36.*" "xxhash<4"
+	$(LIGHTEVAL)/bin/python hfchat/evaluation/lighteval_offline.py
 	touch $@
 
 chromium:

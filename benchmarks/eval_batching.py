@@ -28,9 +28,8 @@ BATCH_SIZES = (1, 8, 32)
 
 
 def items_per_second(model, tokenizer, task: str, items: int, batch_size: int) -> float:
-    function = TASKS[task][0]
     start = time.perf_counter()
-    _, details = function(model, tokenizer, limit=items, batch_size=batch_size)
+    details = TASKS[task].run(model, tokenizer, limit=items, batch_size=batch_size)
     return len(details) / (time.perf_counter() - start)
 
 

@@ -88,22 +88,21 @@ def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--judge-endpoint", default=None,
                         help="OpenAI-compatible server that scores the judge task (TGI, vLLM, Ollama, hfchat serve)")
     parser.add_argument("--judge-model", default=None, help="model name to ask at --judge-endpoint, if needed")
+    parser.add_argument("--samples", type=int, default=1,
+                        help="replies per item for gsm8k and humaneval; above 1 they report pass@k (default: 1)")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="sampling temperature with --samples (default: 0.8; greedy with one sample)")
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from .evaluation.runner import evaluate, format_results, parse_tasks
+    from .evaluation.runner import evaluate, format_results, parse_task_data, parse_tasks
 
     try:
         tasks = parse_tasks(args.tasks)  # before loading anything: a typo fails at once
-        sources = {}
-        for item in args.task_data:
-            task, sep, source = item.partition("=")
-            if not sep or not source:
-                raise ValueError(f"--task-data {item!r}: expected TASK=SOURCE, e.g. arc_easy=./arc.jsonl")
-            sources[task] = source
+        sources = parse_task_data(args.task_data)
         summary = evaluate(args.model, tasks, limit=args.limit, batch_size=args.batch_size,
                            output_dir=args.output_dir, sources=sources, judge_endpoint=args.judge_endpoint,
-                           judge_model=args.judge_model)
+                           judge_model=args.judge_model, samples=args.samples, temperature=args.temperature)
     except ValueError as error:  # an unknown task or a model that does not load
         print(f"hfchat eval: {error}", file=sys.stderr)
         return 2
@@ -115,6 +114,9 @@ def _add_model_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a model folder or Hub id")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available, else cpu)")
     parser.add_argument("--no-tools", action="store_true", help="do not run the calculator when the model calls it")
+    quantize = parser.add_mutually_exclusive_group()
+    quantize.add_argument("--load-in-4bit", action="store_true", help="NF4 weights through bitsandbytes (CPU or GPU)")
+    quantize.add_argument("--load-in-8bit", action="store_true", help="int8 weights through bitsandbytes (CPU or GPU)")
 
 
 def _add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
@@ -140,7 +142,8 @@ def _load_engine(args: argparse.Namespace, command: str, **engine_options):
     from .inference import Engine
 
     try:
-        return Engine.from_pretrained(args.model, device=args.device, **engine_options)
+        quantization = "4bit" if args.load_in_4bit else "8bit" if args.load_in_8bit else None
+        return Engine.from_pretrained(args.model, device=args.device, quantization=quantization, **engine_options)
     except ValueError as error:
         print(f"hfchat {command}: {error}", file=sys.stderr)
         return None
@@ -202,6 +205,137 @@ def _run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", required=True, help="a run folder (what hfchat speedrun --output-dir wrote)")
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    try:
+        path = write_report(args.run)
+    except ValueError as error:
+        print(f"hfchat report: {error}", file=sys.stderr)
+        return 2
+    print(path.read_text())
+    print(f"hfchat report: wrote {path} and its plots")
+    return 0
+
+
+def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="an hfchat model folder or Hub id")
+    parser.add_argument("--to", required=True, choices=("llama", "qwen3", "gguf"),
+                        help="llama (no QK-norm) or qwen3 (QK-norm): transformers' own class, no remote code; "
+                             "gguf: one file for llama.cpp / Ollama")
+    parser.add_argument("--output", required=True, help="the folder (llama, qwen3) or .gguf file to write")
+    parser.add_argument("--outtype", default="f16", choices=("f32", "f16", "q8_0"),
+                        help="GGUF weight type (default: f16)")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from .export import ExportError, compare_logits, export_transformers
+
+    try:
+        if args.to == "gguf":
+            from .export.gguf import export_gguf
+
+            path = export_gguf(args.model, args.output, outtype=args.outtype)
+            print(f"hfchat export: {args.model} -> {path} (GGUF {args.outtype}); try: llama-server -m {path}")
+            return 0
+        path = export_transformers(args.model, args.to, args.output)
+    except (ExportError, ValueError) as error:
+        print(f"hfchat export: {error}", file=sys.stderr)
+        return 2
+    check = compare_logits(args.model, path)
+    print(f"hfchat export: {args.model} -> {path} ({check['class']}, loads without trust_remote_code); "
+          f"max |logit difference| {check['max_abs_logit_diff']:.2e} over {check['tokens']} tokens, greedy tokens "
+          f"{'equal' if check['greedy_tokens_equal'] else 'DIFFER'}")
+    return 0 if check["greedy_tokens_equal"] else 1
+
+
+def _add_push_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="an hfchat model folder (e.g. runs/tiny/sft)")
+    parser.add_argument("--repo-id", required=True, help="USER/NAME on the Hub")
+    parser.add_argument("--private", action="store_true", help="create a private repository")
+    parser.add_argument("--revision", default=None, help="push to this branch (created if needed)")
+    parser.add_argument("--exported", action="store_true",
+                        help="push the Llama/Qwen3 export (no remote code) instead of the hfchat model")
+    parser.add_argument("--base-model", default=None, help="Hub id of the model this one was trained from (card)")
+    parser.add_argument("--dry-run", metavar="DIR", default=None,
+                        help="only lay out in DIR what would be uploaded and list it (no network)")
+
+
+def _run_push(args: argparse.Namespace) -> int:
+    from .hub import push, upload_plan
+
+    try:
+        if args.dry_run:
+            plan = upload_plan(args.model, args.repo_id, args.dry_run, exported=args.exported,
+                               base_model=args.base_model)
+            print("\n".join(op.path_in_repo for op in plan.operations))
+            print(f"hfchat push: {len(plan.operations)} files laid out in {plan.folder} for {args.repo_id}")
+            return 0
+        url = push(args.model, args.repo_id, private=args.private, revision=args.revision, exported=args.exported,
+                   base_model=args.base_model)
+    except ValueError as error:
+        print(f"hfchat push: {error}", file=sys.stderr)
+        return 2
+    print(f"hfchat push: {url}")
+    return 0
+
+
+def _add_serve_command_arguments(parser: argparse.ArgumentParser) -> None:
+    from .export.serve_commands import ENGINES
+
+    parser.add_argument("--model", required=True, help="a Hub id, a model folder, or (llama.cpp) a .gguf file")
+    parser.add_argument("--engine", required=True, choices=ENGINES)
+    parser.add_argument("--exported", action="store_true",
+                        help="the Hub id is a Llama/Qwen3 export (folders are recognised from config.json)")
+    parser.add_argument("--quantize", default=None,
+                        help="tgi: bnb-4bit, bnb-8bit, fp8, eetq; vllm: bnb-4bit, fp8; llamacpp: q8_0, f16, f32")
+    parser.add_argument("--port", type=int, default=8080)
+
+
+def _run_serve_command(args: argparse.Namespace) -> int:
+    from .export.serve_commands import serve_command
+
+    try:
+        print(serve_command(args.model, args.engine, exported=args.exported, quantize=args.quantize, port=args.port))
+    except ValueError as error:
+        print(f"hfchat serve-command: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _add_space_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="the Hub id the Space chats with (or loads, without --endpoint)")
+    parser.add_argument("--output", required=True, help="the folder to write app.py, requirements.txt, README.md in")
+    parser.add_argument("--endpoint", default=None,
+                        help="an OpenAI-compatible server to stream from (hfchat serve, TGI, vLLM); without it the "
+                             "app loads the model itself")
+    parser.add_argument("--title", default=None, help="the Space's title (default: the model's name)")
+    parser.add_argument("--push", action="store_true", help="upload the folder as a Gradio Space (needs --repo-id)")
+    parser.add_argument("--repo-id", default=None, help="USER/NAME of the Space for --push")
+    parser.add_argument("--private", action="store_true", help="create the Space private")
+
+
+def _run_space(args: argparse.Namespace) -> int:
+    from .export.space import push_space, write_space
+
+    if args.push and not args.repo_id:
+        print("hfchat space: --push needs --repo-id USER/NAME", file=sys.stderr)
+        return 2
+    try:
+        folder = write_space(args.model, args.output, endpoint=args.endpoint, title=args.title)
+        print(f"hfchat space: wrote {folder} (try it: cd {folder} && pip install -r requirements.txt && python app.py)")
+        if args.push:
+            print(f"hfchat space: {push_space(folder, args.repo_id, private=args.private)}")
+    except ValueError as error:
+        print(f"hfchat space: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _add_no_arguments(parser: argparse.ArgumentParser) -> None:
     pass
 
@@ -228,6 +362,15 @@ COMMANDS: dict[str, Command] = {
     "serve": Command("serve a model over the OpenAI and TGI HTTP APIs, with a web chat page", _add_serve_arguments,
                      _run_serve),
     "eval": Command("score a model on evaluation tasks and write results.json", _add_eval_arguments, _run_eval),
+    "report": Command("write the report card of a run folder (report.md and plots)", _add_report_arguments,
+                      _run_report),
+    "export": Command("convert a model to transformers' Llama/Qwen3 classes or to GGUF", _add_export_arguments,
+                      _run_export),
+    "push": Command("upload a model to the Hub with its model card and report card", _add_push_arguments,
+                    _run_push),
+    "serve-command": Command("print the command that serves a model in TGI, vLLM or llama.cpp",
+                             _add_serve_command_arguments, _run_serve_command),
+    "space": Command("write (and push) a Gradio Spaces chat demo for a model", _add_space_arguments, _run_space),
     "size": Command("show the size and training FLOPs of the model a depth gives", _add_size_arguments, _run_size),
     "version": Command("print the versions of hfchat and its main dependencies", _add_no_arguments, _run_version),
 }

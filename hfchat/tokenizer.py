@@ -44,7 +44,8 @@ SPECIAL_TOKENS = [
 ]
 
 # Llama 3's pre-tokenisation split (GPT-4's, digits in groups of at most three): llama.cpp implements exactly this
-# one as pre-tokenizer "llama-bpe", so a GGUF export tokenises identically.
+# regex, and its pre-tokenizer "smaug-bpe" also merges as ours does ("llama-bpe" first looks whole words up in the
+# vocabulary), so a GGUF export tokenises identically (hfchat/export/gguf.py).
 SPLIT_PATTERN = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )

@@ -1,6 +1,8 @@
 """Tiny models and data for the tests: hidden 64, 2 layers, vocab <= 1024. No network."""
 
 import os
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -8,6 +10,18 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HFCHAT = str(Path(sys.executable).parent / "hfchat")  # the installed command, as users run it
+ACCELERATE = str(Path(sys.executable).parent / "accelerate")
+# The start of a child process's script that must not see hfchat (what a user without hfchat installed has).
+REFUSE_HFCHAT = r"""
+import importlib.abc, sys
+
+class RefuseHFChat(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "hfchat" or name.startswith("hfchat."):
+            raise ImportError("hfchat is not importable in this process")
+
+sys.meta_path.insert(0, RefuseHFChat())
+"""
 # transformers 4.57 installed beside the main environment by `make setup` (see Makefile).
 TRANSFORMERS4_PATH = Path(os.environ.get("HFCHAT_TRANSFORMERS4", Path(sys.prefix) / "transformers4"))
 TOKENIZER_CORPUS = [
@@ -105,3 +119,26 @@ def train_chat_model(folder, tokenizer, steps=300, seed=0):
     model.save_pretrained(folder)
     save_tokenizer(tokenizer, folder)
     return loss.item()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_recipe(stage, config, *args, processes=1, check=True, timeout=420):
+    """Run ``recipes/<stage>.py --config CONFIG ARGS``: with plain python for one process, else under
+    `accelerate launch` with accelerate_configs/cpu.yaml; offline."""
+    recipe = str(REPO_ROOT / "recipes" / f"{stage}.py")
+    if processes == 1:
+        command = [sys.executable, recipe]
+    else:
+        command = [ACCELERATE, "launch", "--config_file", str(REPO_ROOT / "accelerate_configs" / "cpu.yaml"),
+                   "--num_processes", str(processes), "--main_process_port", str(free_port()), recipe]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    result = subprocess.run([*command, "--config", str(config), *args], capture_output=True, text=True, env=env,
+                            timeout=timeout, cwd=REPO_ROOT)
+    if check:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return result

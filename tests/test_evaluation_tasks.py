@@ -98,7 +98,7 @@ def test_bits_per_byte_of_a_uniform_model_is_log2_vocab_over_bytes_per_token(tin
         model.lm_head.weight.zero_()  # every logit 0: uniform over the whole vocabulary
     texts = ["The quick brown fox jumps over the lazy dog. " * 30, "Ünïcödé àccents, naïve café 🙂 " * 20]
     source = _jsonl(tmp_path / "texts.jsonl", [{"text": t} for t in texts])
-    metrics, _ = language_modeling.bpb(model, tokenizer, source=source)
+    metrics = language_modeling.bpb_metrics(language_modeling.bpb(model, tokenizer, source=source))
     tokens = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
     n_bytes = sum(len(t.encode("utf-8")) for t in texts)
     vocab = model.config.vocab_size
@@ -188,3 +188,39 @@ def test_judge_task_against_a_local_hfchat_serve(chat_model_dir, tmp_path, monke
     assert result["score"] == 85 and result["unscored"] == 0 and result["n"] == 2
     details = [json.loads(line) for line in (tmp_path / "out" / "details" / "judge.jsonl").read_text().splitlines()]
     assert details[0]["prediction"] == greeting[1]["content"] and details[0]["judge_reply"] == "85"
+
+
+def test_sampled_pass_at_k_is_reproducible_and_agrees_with_the_evaluate_metric_modules(chat_model_dir, tmp_path):
+    from hfchat.evaluation import metrics
+
+    gsm8k = _jsonl(tmp_path / "gsm8k.jsonl", GSM8K_ROWS)
+    runs = [evaluate(str(chat_model_dir), "gsm8k,bpb", sources={"gsm8k": gsm8k}, samples=5, temperature=1.0,
+                     limit=4, output_dir=tmp_path / name) for name in ("a", "b")]
+    results = runs[0]["results"]["gsm8k"]
+    assert set(results) >= {"accuracy", "pass@1", "pass@5"}
+    assert results["accuracy"] == pytest.approx(results["pass@1"])
+    details = [(tmp_path / name / "details" / "gsm8k.jsonl").read_text() for name in ("a", "b")]
+    assert details[0] == details[1]  # same seed, same samples
+    rows = [json.loads(line) for line in details[0].splitlines()]
+    assert all(row["samples"] == 5 and 0 <= row["correct"] <= 5 for row in rows)
+    module = metrics.load("pass_at_k").compute(correct=[r["correct"] for r in rows], samples=[5] * len(rows), k=[1, 5])
+    assert module == pytest.approx({"pass@1": results["pass@1"], "pass@5": results["pass@5"]})
+    chunks = [json.loads(line) for line in (tmp_path / "a" / "details" / "bpb.jsonl").read_text().splitlines()]
+    bpb = metrics.load("bits_per_byte").compute(**{key: [c[key] for c in chunks] for key in ("nats", "bytes", "tokens")})
+    assert bpb["bits_per_byte"] == pytest.approx(runs[0]["results"]["bpb"]["bits_per_byte"])
+    with pytest.raises(ValueError, match="--temperature"):
+        evaluate(str(chat_model_dir), "gsm8k", samples=2, temperature=0.0)
+
+
+def test_centered_accuracy_module_matches_chatcore(chat_model_dir, tmp_path):
+    from hfchat.evaluation import metrics
+
+    arc = _jsonl(tmp_path / "arc.jsonl", ARC_ROWS * 2)
+    summary = evaluate(str(chat_model_dir), "arc_easy", sources={"arc_easy": arc}, output_dir=tmp_path / "out")
+    rows = [json.loads(line) for line in (tmp_path / "out" / "details" / "arc_easy.jsonl").read_text().splitlines()]
+    baseline = summary["results"]["arc_easy"]["random_baseline"]
+    module = metrics.load("centered_accuracy").compute(
+        predictions=[ord(r["prediction"]) for r in rows], references=[ord(r["target"]) for r in rows],
+        random_baseline=baseline)
+    assert module["accuracy"] == summary["results"]["arc_easy"]["accuracy"]
+    assert module["centered_accuracy"] == pytest.approx(summary["results"]["chatcore"]["chatcore"])

@@ -2,9 +2,6 @@
 models, merge LoRA adapters, and refuse bad input before writing anything."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,10 +10,8 @@ import yaml
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from tests.helpers import REPO_ROOT
-from tests.test_pretrain import free_port
+from tests.helpers import run_recipe
 
-ACCELERATE = str(Path(sys.executable).parent / "accelerate")
 COMMON = {"bf16": False, "trust_remote_code": True, "report_to": ["none"], "logging_steps": 1, "seed": 0,
           "learning_rate": 0.001, "save_total_limit": 1}
 STAGE_FIELDS = {
@@ -38,21 +33,6 @@ def write_config(tmp_path, stage, model, output_dir, **overrides):
     path = tmp_path / f"{stage}.yaml"
     path.write_text(yaml.safe_dump(fields))
     return path
-
-
-def run_recipe(stage, config, *args, processes=1, check=True, timeout=420):
-    recipe = str(REPO_ROOT / "recipes" / f"{stage}.py")
-    if processes == 1:
-        command = [sys.executable, recipe]
-    else:
-        command = [ACCELERATE, "launch", "--config_file", str(REPO_ROOT / "accelerate_configs" / "cpu.yaml"),
-                   "--num_processes", str(processes), "--main_process_port", str(free_port()), recipe]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    result = subprocess.run([*command, "--config", str(config), *args], capture_output=True, text=True, env=env,
-                            timeout=timeout, cwd=REPO_ROOT)
-    if check:
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    return result
 
 
 def assert_chat_model(folder: Path):

@@ -4,9 +4,7 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,9 +14,8 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from hfchat import save_tokenizer, train_tokenizer
-from tests.helpers import HFCHAT, REPO_ROOT
+from tests.helpers import ACCELERATE, HFCHAT, REPO_ROOT, free_port
 
-ACCELERATE = str(Path(sys.executable).parent / "accelerate")
 WORDS = "the little cat saw a big red ball and ran to the park with her friend who was happy today".split()
 
 
@@ -32,12 +29,6 @@ def corpus(tmp_path_factory):
     data.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
     save_tokenizer(train_tokenizer(texts, vocab_size=320), folder / "tokenizer")
     return data, folder / "tokenizer"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_args(corpus, output_dir, **overrides):
@@ -157,8 +148,20 @@ def test_speedrun_smoke_run_writes_every_stage_and_skips_them_when_rerun(tmp_pat
         assert 0 <= summary["results"]["builtin_math"]["accuracy"] <= 1
         assert 0 <= summary["results"]["builtin_preference"]["win_rate"] <= 1
         assert summary["results"]["builtin_math"]["n"] == 8
+        assert summary["results"]["bpb"]["bits_per_byte"] > 0
     report = (out / "report.md").read_text()
     assert "| builtin_math | accuracy |" in report and "| base | sft | dpo | grpo |" in report
+    timings = json.loads((out / "stages.json").read_text())
+    assert set(timings) == {"tokenizer", "base", "sft", "dpo", "grpo", "eval/base", "eval/sft", "eval/dpo", "eval/grpo"}
+    for stage in ("base", "sft", "dpo", "grpo"):  # wall time, steps and final loss of every stage
+        row = next(line for line in report.splitlines() if line.startswith(f"| {stage} |"))
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert cells[1].endswith((" s", " min")) and cells[2] != "-" and cells[6] != "-", row
+    assert "## Environment" in report and "torch 2." in report
+    assert (out / "report_loss.png").stat().st_size > 1000 and (out / "report_eval.png").stat().st_size > 1000
+    (out / "report.md").unlink()
+    rewritten = subprocess.run([HFCHAT, "report", "--run", str(out)], capture_output=True, text=True, timeout=120)
+    assert rewritten.returncode == 0 and (out / "report.md").is_file(), rewritten.stderr
     assert (out / "tokenizer" / "tokenizer.json").is_file()
     again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]

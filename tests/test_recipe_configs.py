@@ -12,6 +12,7 @@ from accelerate.utils.launch import prepare_deepspeed_cmd_env, prepare_multi_gpu
 import torch
 from trl import DPOConfig, GRPOConfig, ModelConfig, SFTConfig, TrlParser
 
+from hfchat.evaluation.runner import EvalArguments, parse_tasks
 from hfchat.training import PretrainConfig
 from hfchat.training.post import GRPOScriptArguments, ScriptArguments
 from tests.helpers import REPO_ROOT
@@ -22,6 +23,7 @@ RECIPE_DATACLASSES = {
     "sft": (ScriptArguments, SFTConfig, ModelConfig),
     "dpo": (ScriptArguments, DPOConfig, ModelConfig),
     "grpo": (GRPOScriptArguments, GRPOConfig, ModelConfig),
+    "evaluate": (EvalArguments,),
 }
 RECIPE_SCRIPTS = {"midtrain": "sft"}
 RECIPE_YAMLS = sorted((REPO_ROOT / "recipes").glob("*/*.yaml"))
@@ -39,6 +41,10 @@ def test_every_stage_yaml_has_a_parser():
 def test_recipe_yaml_parses_against_its_script(path, tmp_path):
     parser = TrlParser(RECIPE_DATACLASSES[path.stem])
     args = ["--config", str(path), "--output_dir", str(tmp_path)]
+    if path.stem == "evaluate":
+        (config,) = parser.parse_args_and_config(args=args)
+        assert config.output_dir == str(tmp_path) and parse_tasks(config.tasks)
+        return
     if path.stem != "pretrain" and not torch.cuda.is_available():
         args += ["--use_cpu", "true"]  # TrainingArguments refuse bf16 without a GPU at parse time
     parsed = parser.parse_args_and_config(args=args)

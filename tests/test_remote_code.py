@@ -8,18 +8,11 @@ import sys
 import pytest
 import torch
 
-from tests.helpers import TRANSFORMERS4_PATH, tiny_model
+from tests.helpers import REFUSE_HFCHAT, TRANSFORMERS4_PATH, tiny_model
 
 # Run in a fresh interpreter that refuses to import hfchat, then load through the Auto classes only.
-CHILD = r"""
-import importlib.abc, json, sys
-
-class RefuseHFChat(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name == "hfchat" or name.startswith("hfchat."):
-            raise ImportError("hfchat is not importable in this process")
-
-sys.meta_path.insert(0, RefuseHFChat())
+CHILD = REFUSE_HFCHAT + r"""
+import json
 try:
     import hfchat  # noqa: F401
     raise SystemExit("hfchat was importable")

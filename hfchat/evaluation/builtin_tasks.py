@@ -13,8 +13,8 @@
   model gives the chosen reply a higher total log-probability than the rejected one (reply tokens and the
   closing ``<|im_end|>``, after the chat prompt), the quantity DPO trains.
 
-Each task returns ``(metrics, details)``: a dict of metric values and one dict per item (prompt, target,
-prediction, score).
+Each task returns its details, one dict per item (prompt, target, prediction, score, ...); its ``*_metrics``
+function turns them into the metric values.
 """
 
 import torch
@@ -24,6 +24,7 @@ from ..rewards import completion_text, is_correct
 from ..rewards import format as format_reward
 from ..tokenizer import parse_tool_calls
 from .language_modeling import scored_logprobs
+from .scoring import means, shard_of
 
 MATH_MAX_NEW_TOKENS = 48
 TOOLS_MAX_NEW_TOKENS = 64
@@ -37,51 +38,76 @@ def _end_ids(tokenizer) -> list[int]:
     return sorted({tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.bos_token_id, tokenizer.eos_token_id})
 
 
-@torch.inference_mode()
 def generate_greedy(model, tokenizer, texts: list[str], max_new_tokens: int, batch_size: int,
                     skip_special_tokens: bool = True) -> list[tuple[str, bool]]:
-    """(reply, ended its turn) for each prompt text, greedy, batched with left padding (prompts of similar length
-    together). Replies are cut to fit the model's context; a prompt that fills it alone gets an empty reply."""
+    """(reply, ended its turn) for each prompt text, greedy (see `generate_replies`)."""
+    return [replies[0] for replies in generate_replies(model, tokenizer, texts, max_new_tokens, batch_size,
+                                                       skip_special_tokens=skip_special_tokens)]
+
+
+@torch.inference_mode()
+def generate_replies(model, tokenizer, texts: list[str], max_new_tokens: int, batch_size: int,
+                     skip_special_tokens: bool = True, samples: int = 1, temperature: float = 0.0,
+                     seed: int = 0) -> list[list[tuple[str, bool]]]:
+    """``samples`` (reply, ended its turn) pairs for each prompt text: greedy when ``temperature`` is 0, else
+    sampled at that temperature (seeded: the same texts, batch size and seed give the same replies). Batched with
+    left padding, prompts of similar length together, ``batch_size`` rows (prompts x samples) per batch. Replies
+    are cut to fit the model's context; a prompt that fills it alone gets empty replies."""
+    if samples < 1 or (samples > 1 and temperature <= 0):
+        raise ValueError(f"samples={samples} with temperature={temperature}: several samples need a temperature > 0")
     end_of_turn, stops = tokenizer.convert_tokens_to_ids("<|im_end|>"), _end_ids(tokenizer)
     context = int(getattr(model.config, "max_position_embeddings", 0) or 1 << 30)
     encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
     order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
-    replies: list[tuple[str, bool]] = [("", False)] * len(texts)
+    replies: list[list[tuple[str, bool]]] = [[("", False)] * samples for _ in texts]
     fitting = [i for i in order if len(encoded[i]) < context]
-    pad = tokenizer.pad_token_id
-    for start in range(0, len(fitting), batch_size):
-        rows = fitting[start:start + batch_size]
+    pad, prompts_per_batch = tokenizer.pad_token_id, max(1, batch_size // samples)
+    sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if temperature > 0 \
+        else {"do_sample": False}
+    for start in range(0, len(fitting), prompts_per_batch):
+        rows = fitting[start:start + prompts_per_batch]
         width = max(len(encoded[i]) for i in rows)
         input_ids = torch.tensor([[pad] * (width - len(encoded[i])) + encoded[i] for i in rows], device=model.device)
         mask = torch.tensor([[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in rows],
                             device=model.device)
-        output = model.generate(input_ids=input_ids, attention_mask=mask, do_sample=False,
+        if temperature > 0:
+            torch.manual_seed(seed + start)
+        output = model.generate(input_ids=input_ids, attention_mask=mask, num_return_sequences=samples,
                                 max_new_tokens=min(max_new_tokens, context - width), eos_token_id=stops,
-                                pad_token_id=pad)
-        for index, row in zip(rows, output[:, width:].tolist()):
-            ended = end_of_turn in row
-            cut = next((i for i, token in enumerate(row) if token in stops), len(row))
-            replies[index] = (tokenizer.decode(row[:cut], skip_special_tokens=skip_special_tokens), ended)
+                                pad_token_id=pad, **sampling)
+        generated = output[:, width:].tolist()
+        for number, index in enumerate(rows):
+            replies[index] = [_reply(tokenizer, row, end_of_turn, stops, skip_special_tokens)
+                              for row in generated[number * samples:(number + 1) * samples]]
     return replies
 
 
-def builtin_math(model, tokenizer, limit: int | None = None, batch_size: int = 64) -> tuple[dict, list[dict]]:
+def _reply(tokenizer, tokens: list[int], end_of_turn: int, stops: list[int],
+           skip_special_tokens: bool) -> tuple[str, bool]:
+    cut = next((i for i, token in enumerate(tokens) if token in stops), len(tokens))
+    return tokenizer.decode(tokens[:cut], skip_special_tokens=skip_special_tokens), end_of_turn in tokens
+
+
+def builtin_math(model, tokenizer, limit: int | None = None, batch_size: int = 64,
+                 shard: tuple[int, int] | None = None) -> list[dict]:
     rows = builtin_dataset("math", "test")
-    rows = rows.select(range(min(limit, len(rows)))) if limit else rows
-    texts = _prompt_texts(tokenizer, rows["prompt"])
+    rows = shard_of(rows.select(range(min(limit, len(rows)))) if limit else rows, shard)
+    texts = _prompt_texts(tokenizer, [row["prompt"] for row in rows])
     replies = generate_greedy(model, tokenizer, texts, MATH_MAX_NEW_TOKENS, batch_size)
-    details, totals = [], {"accuracy": 0.0, "ends_turn": 0.0, "format": 0.0}
+    details = []
     for row, (reply, ended) in zip(rows, replies):
-        scores = {"accuracy": float(bool(is_correct(reply, row["answer"]))), "ends_turn": float(ended),
-                  "format": float(ended and format_reward([reply])[0] == 1.0)}
-        for key, value in scores.items():
-            totals[key] += value
         details.append({"prompt": row["prompt"][-1]["content"], "target": row["answer"], "prediction": reply,
-                        "score": scores["accuracy"], **{k: v for k, v in scores.items() if k != "accuracy"}})
-    return {key: value / len(rows) for key, value in totals.items()}, details
+                        "score": float(bool(is_correct(reply, row["answer"]))), "ends_turn": float(ended),
+                        "format": float(ended and format_reward([reply])[0] == 1.0)})
+    return details
 
 
-def builtin_tools(model, tokenizer, limit: int | None = None, batch_size: int = 64) -> tuple[dict, list[dict]]:
+def builtin_math_metrics(details: list[dict]) -> dict[str, float]:
+    return means(details, {"accuracy": "score", "ends_turn": "ends_turn", "format": "format"})
+
+
+def builtin_tools(model, tokenizer, limit: int | None = None, batch_size: int = 64,
+                  shard: tuple[int, int] | None = None) -> list[dict]:
     items = []  # (conversation so far, reference expression)
     for row in builtin_dataset("chat", "test"):
         messages = row["messages"]
@@ -94,6 +120,7 @@ def builtin_tools(model, tokenizer, limit: int | None = None, batch_size: int = 
     room = model.config.max_position_embeddings - TOOLS_MAX_NEW_TOKENS  # conversations too long for it are left out
     kept = [i for i, text in enumerate(texts) if len(tokenizer(text, add_special_tokens=False)["input_ids"]) <= room]
     kept = kept[:limit] if limit else kept
+    kept = shard_of(kept, shard)
     items, texts = [items[i] for i in kept], [texts[i] for i in kept]
     replies = generate_greedy(model, tokenizer, texts, TOOLS_MAX_NEW_TOKENS, batch_size, skip_special_tokens=False)
     details = []
@@ -103,9 +130,11 @@ def builtin_tools(model, tokenizer, limit: int | None = None, batch_size: int = 
         correct = isinstance(called, str) and called.replace(" ", "") == expression.replace(" ", "")
         details.append({"prompt": prompt[-1]["content"], "target": expression, "prediction": reply,
                         "score": float(correct), "calls_tool": float(bool(calls))})
-    metrics = {"call_accuracy": sum(d["score"] for d in details) / len(details),
-               "calls_tool": sum(d["calls_tool"] for d in details) / len(details)}
-    return metrics, details
+    return details
+
+
+def builtin_tools_metrics(details: list[dict]) -> dict[str, float]:
+    return means(details, {"call_accuracy": "score", "calls_tool": "calls_tool"})
 
 
 def reply_logprobs(model, tokenizer, prompts: list[list[dict]], replies: list[list[dict]],
@@ -123,13 +152,17 @@ def reply_logprobs(model, tokenizer, prompts: list[list[dict]], replies: list[li
     return scored_logprobs(model, rows, tokenizer.pad_token_id, batch_size)
 
 
-def builtin_preference(model, tokenizer, limit: int | None = None, batch_size: int = 32) -> tuple[dict, list[dict]]:
+def builtin_preference(model, tokenizer, limit: int | None = None, batch_size: int = 32,
+                       shard: tuple[int, int] | None = None) -> list[dict]:
     rows = builtin_dataset("preference", "test")
-    rows = rows.select(range(min(limit, len(rows)))) if limit else rows
-    prompts = rows["prompt"]
-    chosen = reply_logprobs(model, tokenizer, prompts, rows["chosen"], batch_size)
-    rejected = reply_logprobs(model, tokenizer, prompts, rows["rejected"], batch_size)
-    details = [{"prompt": row["prompt"][-1]["content"], "target": completion_text(row["chosen"]),
-                "prediction": "chosen" if c > r else "rejected", "score": float(c > r),
-                "chosen_logprob": c, "rejected_logprob": r} for row, c, r in zip(rows, chosen, rejected)]
-    return {"win_rate": sum(d["score"] for d in details) / len(details)}, details
+    rows = shard_of(rows.select(range(min(limit, len(rows)))) if limit else rows, shard)
+    prompts = [row["prompt"] for row in rows]
+    chosen = reply_logprobs(model, tokenizer, prompts, [row["chosen"] for row in rows], batch_size)
+    rejected = reply_logprobs(model, tokenizer, prompts, [row["rejected"] for row in rows], batch_size)
+    return [{"prompt": row["prompt"][-1]["content"], "target": completion_text(row["chosen"]),
+             "prediction": "chosen" if c > r else "rejected", "score": float(c > r),
+             "chosen_logprob": c, "rejected_logprob": r} for row, c, r in zip(rows, chosen, rejected)]
+
+
+def builtin_preference_metrics(details: list[dict]) -> dict[str, float]:
+    return means(details, {"win_rate": "score"})

@@ -13,7 +13,11 @@ Generative: ``gsm8k`` (`openai/gsm8k` "main", test): the question as a user turn
 tokens; ``accuracy`` when its final answer ("#### N", "The answer is N", a ``\\boxed{}``, else the last number)
 equals the gold number after ``####`` by `math-verify`.
 
-Each task returns ``(metrics, details)`` like the builtin tasks; ``source`` overrides where the items come from
+With ``samples`` > 1, ``gsm8k`` samples that many replies per question at ``temperature`` and reports pass@k
+(the unbiased estimator) for every k in 1, 5, 10, 20, 50, 100 up to ``samples``; ``accuracy`` is then the mean
+fraction of correct samples.
+
+Each task returns its details like the builtin tasks; ``source`` overrides where the items come from
 (a local ``.json``/``.jsonl``/``.parquet`` file or another hub id, see `hfchat.data.sources`).
 """
 
@@ -23,8 +27,9 @@ import torch
 
 from ..data.sources import load_source
 from ..rewards import final_answer, is_correct
-from .builtin_tasks import generate_greedy
+from .builtin_tasks import generate_replies
 from .language_modeling import scored_logprobs
+from .scoring import means, pass_at_k_metrics, shard_of
 
 LETTERS = "ABCDEFGHIJ"
 MC_INSTRUCTION = "Answer with the letter of the correct choice."
@@ -60,13 +65,13 @@ def multiple_choice_prompt(question: str, choices: list[str]) -> list[dict]:
     return [{"role": "user", "content": "\n".join(lines)}]
 
 
-def _rows(task: str, source, limit: int | None) -> tuple[list[dict], str]:
+def _rows(task: str, source, limit: int | None, shard: tuple[int, int] | None) -> tuple[list[dict], str]:
     spec = source or SOURCES[task]
     dataset = load_source(spec)
     if limit is not None:
         dataset = dataset.select(range(min(limit, len(dataset))))
     name = spec if isinstance(spec, str) else spec["path"]
-    return list(dataset), name
+    return shard_of(dataset, shard), name
 
 
 @torch.inference_mode()
@@ -98,8 +103,8 @@ def continuation_logprobs(model, tokenizer, pairs: list[tuple[str, str]], batch_
 
 
 def multiple_choice(task: str, model, tokenizer, limit: int | None = None, batch_size: int = 32,
-                    source=None) -> tuple[dict, list[dict]]:
-    rows, name = _rows(task, source, limit)
+                    source=None, shard: tuple[int, int] | None = None) -> list[dict]:
+    rows, name = _rows(task, source, limit, shard)
     items = [multiple_choice_item(row, name) for row in rows]
     prompts = [multiple_choice_prompt(q, choices) for q, choices, _ in items]
     picks = letter_scores(model, tokenizer, prompts, [len(c) for _, c, _ in items], batch_size)
@@ -111,33 +116,45 @@ def multiple_choice(task: str, model, tokenizer, limit: int | None = None, batch
         offset += len(choices)
         per_byte = [s / max(len(f" {c}".encode()), 1) for s, c in zip(sums, choices)]
         details.append({"prompt": prompt[0]["content"], "target": LETTERS[answer], "prediction": LETTERS[pick],
-                        "score": float(pick == answer), "acc": float(max(range(len(sums)), key=sums.__getitem__)
-                                                                     == answer),
-                        "acc_norm": float(max(range(len(per_byte)), key=per_byte.__getitem__) == answer),
-                        "choices": len(choices)})
-    n = max(len(details), 1)
-    metrics = {"accuracy": sum(d["score"] for d in details) / n, "acc": sum(d["acc"] for d in details) / n,
-               "acc_norm": sum(d["acc_norm"] for d in details) / n,
-               "random_baseline": sum(1 / d["choices"] for d in details) / n}
-    return metrics, details
+                        "score": float(pick == answer), "acc": float(_best(sums) == answer),
+                        "acc_norm": float(_best(per_byte) == answer), "random_baseline": 1 / len(choices)})
+    return details
+
+
+def _best(values: list[float]) -> int:
+    return max(range(len(values)), key=values.__getitem__)
+
+
+def multiple_choice_metrics(details: list[dict]) -> dict[str, float]:
+    return means(details, {"accuracy": "score", "acc": "acc", "acc_norm": "acc_norm",
+                           "random_baseline": "random_baseline"})
 
 
 def gsm8k_gold(answer: str) -> str:
     return answer.split("####")[-1].strip().replace(",", "")
 
 
-def gsm8k(model, tokenizer, limit: int | None = None, batch_size: int = 32, source=None) -> tuple[dict, list[dict]]:
-    rows, name = _rows("gsm8k", source, limit)
+def gsm8k(model, tokenizer, limit: int | None = None, batch_size: int = 32, source=None,
+          shard: tuple[int, int] | None = None, samples: int = 1, temperature: float = 0.0) -> list[dict]:
+    rows, name = _rows("gsm8k", source, limit, shard)
     for row in rows[:1]:
         if "question" not in row or "answer" not in row:
             raise ValueError(f"{name}: gsm8k rows need columns question and answer, got {sorted(row)}")
     texts = [tokenizer.apply_chat_template([{"role": "user", "content": row["question"]}], tokenize=False,
                                            add_generation_prompt=True) for row in rows]
-    replies = generate_greedy(model, tokenizer, texts, GSM8K_MAX_NEW_TOKENS, batch_size)
+    replies = generate_replies(model, tokenizer, texts, GSM8K_MAX_NEW_TOKENS, batch_size, samples=samples,
+                               temperature=temperature, seed=shard[0] * 1_000_003 if shard else 0)
     details = []
-    for row, (reply, _) in zip(rows, replies):
+    for row, row_replies in zip(rows, replies):
         gold = gsm8k_gold(row["answer"])
-        text = reply.replace("####", "The answer is") if "####" in reply else reply
-        details.append({"prompt": row["question"], "target": gold, "prediction": reply,
-                        "extracted": final_answer(text), "score": float(bool(is_correct(text, gold)))})
-    return {"accuracy": sum(d["score"] for d in details) / max(len(details), 1), "random_baseline": 0.0}, details
+        answers = [reply.replace("####", "The answer is") if "####" in reply else reply for reply, _ in row_replies]
+        correct = [bool(is_correct(answer, gold)) for answer in answers]
+        details.append({"prompt": row["question"], "target": gold, "prediction": row_replies[0][0],
+                        "extracted": final_answer(answers[0]), "score": sum(correct) / len(correct),
+                        "samples": len(correct), "correct": sum(correct)})
+    return details
+
+
+def gsm8k_metrics(details: list[dict]) -> dict[str, float]:
+    return {"accuracy": means(details, {"accuracy": "score"})["accuracy"], **pass_at_k_metrics(details),
+            "random_baseline": 0.0}

@@ -4,7 +4,9 @@ The model sees each problem as a user turn ("Complete this Python function ..." 
 a code block) and replies greedily (up to 512 tokens). The program that runs is the reply's first code block when
 it defines the function, else the problem's prompt followed by the reply (a continuation, as base models write
 it), then the problem's tests and ``check(<entry point>)``; `hfchat.tools.sandbox.run_python` runs it with a
-10-second limit. ``pass@1``: the fraction that exit cleanly. ``source`` may name a local ``.jsonl``/``.jsonl.gz``
+10-second limit. ``pass@1``: the fraction that exit cleanly. With ``samples`` > 1, that many replies per problem
+are sampled at ``temperature`` and ``pass@k`` is the unbiased estimator (Chen et al., 2021) for every k in 1, 5,
+10, 20, 50, 100 up to ``samples``. ``source`` may name a local ``.jsonl``/``.jsonl.gz``
 with the same fields (task_id, prompt, entry_point, test).
 """
 
@@ -14,7 +16,8 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 from ..tools.sandbox import run_python
-from .builtin_tasks import generate_greedy
+from .builtin_tasks import generate_replies
+from .scoring import pass_at_k_metrics, shard_of
 
 MAX_NEW_TOKENS = 512
 TIMEOUT = 10.0
@@ -54,13 +57,22 @@ def score(problems: list[dict], completions: list[str], workers: int = 2) -> lis
         return list(pool.map(passes, problems, completions))
 
 
-def humaneval(model, tokenizer, limit: int | None = None, batch_size: int = 16, source=None) -> tuple[dict, list]:
-    problems = load_problems(source)[:limit]
+def humaneval(model, tokenizer, limit: int | None = None, batch_size: int = 16, source=None,
+              shard: tuple[int, int] | None = None, samples: int = 1, temperature: float = 0.0) -> list[dict]:
+    problems = shard_of(load_problems(source)[:limit], shard)
     texts = [tokenizer.apply_chat_template(
         [{"role": "user", "content": f"{INSTRUCTION}\n\n```python\n{p['prompt']}```"}], tokenize=False,
         add_generation_prompt=True) for p in problems]
-    replies = [reply for reply, _ in generate_greedy(model, tokenizer, texts, MAX_NEW_TOKENS, batch_size)]
-    results = score(problems, replies)
-    details = [{"prompt": p["task_id"], "target": p["entry_point"], "prediction": reply, "score": float(ok)}
-               for p, reply, ok in zip(problems, replies, results)]
-    return {"pass@1": sum(results) / max(len(results), 1), "random_baseline": 0.0}, details
+    replies = generate_replies(model, tokenizer, texts, MAX_NEW_TOKENS, batch_size, samples=samples,
+                               temperature=temperature, seed=shard[0] * 1_000_003 if shard else 0)
+    flat = score([p for p in problems for _ in range(samples)], [reply for row in replies for reply, _ in row])
+    details = []
+    for number, (problem, row) in enumerate(zip(problems, replies)):
+        passed = flat[number * samples:(number + 1) * samples]
+        details.append({"prompt": problem["task_id"], "target": problem["entry_point"], "prediction": row[0][0],
+                        "score": sum(passed) / samples, "samples": samples, "correct": sum(passed)})
+    return details
+
+
+def humaneval_metrics(details: list[dict]) -> dict[str, float]:
+    return {**pass_at_k_metrics(details), "random_baseline": 0.0}

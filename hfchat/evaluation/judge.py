@@ -16,6 +16,7 @@ import re
 
 from ..data.sources import load_source
 from .builtin_tasks import generate_greedy
+from .scoring import shard_of
 
 JUDGE_PROMPT = """You are grading an AI assistant's answer to an instruction.
 
@@ -82,13 +83,14 @@ def ask_judge(client, model: str | None, prompt: str) -> tuple[int | None, str]:
     return None, reply
 
 
-def judge(model, tokenizer, limit: int | None = None, batch_size: int = 32, source=None, *,
-          endpoint: str | None = None, judge_model: str | None = None) -> tuple[dict, list[dict]]:
+def judge(model, tokenizer, limit: int | None = None, batch_size: int = 32, source=None,
+          shard: tuple[int, int] | None = None, *, endpoint: str | None = None,
+          judge_model: str | None = None) -> list[dict]:
     if not endpoint:
         raise ValueError("the judge task needs --judge-endpoint (an OpenAI-compatible server, e.g. hfchat serve)")
     from huggingface_hub import InferenceClient
 
-    items = judge_items(source, limit)
+    items = shard_of(judge_items(source, limit), shard)
     prompts = [tokenizer.apply_chat_template(
         [{"role": "user", "content": item["instruction"] + (f"\n\n{item['input']}" if item["input"] else "")}],
         tokenize=False, add_generation_prompt=True) for item in items]
@@ -100,6 +102,9 @@ def judge(model, tokenizer, limit: int | None = None, batch_size: int = 32, sour
         score, judge_reply = ask_judge(client, judge_model, prompt)
         details.append({"prompt": item["instruction"], "target": item["reference"], "prediction": reply,
                         "judge_reply": judge_reply, "score": score})
+    return details
+
+
+def judge_metrics(details: list[dict]) -> dict[str, float]:
     scored = [d["score"] for d in details if d["score"] is not None]
-    return {"score": sum(scored) / len(scored) if scored else float("nan"),
-            "unscored": len(details) - len(scored)}, details
+    return {"score": sum(scored) / len(scored) if scored else float("nan"), "unscored": len(details) - len(scored)}

@@ -10,6 +10,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .scoring import shard_of
+
 
 def token_byte_lengths(tokenizer) -> torch.Tensor:
     """UTF-8 length in bytes of every token id; 0 for special tokens.
@@ -56,13 +58,20 @@ def batch_totals(model, rows: torch.Tensor, token_bytes: torch.Tensor) -> torch.
     return torch.stack([losses[counted].double().sum(), target_bytes.sum().double(), counted.sum().double()])
 
 
-@torch.inference_mode()
 def scored_logprobs(model, rows: list[tuple[list[int], int]], pad_id: int, batch_size: int) -> list[float]:
-    """Summed log-probability of ``ids[first:]`` given ``ids[:first]`` for each ``(ids, first)`` row. Rows of similar
-    length are batched together (right padding: under a causal mask no real token sees a pad, so no padding mask is
-    needed), and the softmax is taken only at the scored positions."""
+    """Summed log-probability of ``ids[first:]`` given ``ids[:first]`` for each ``(ids, first)`` row."""
+    return [total for total, _, _ in scored_spans(model, rows, pad_id, batch_size)]
+
+
+@torch.inference_mode()
+def scored_spans(model, rows: list[tuple[list[int], int]], pad_id: int,
+                 batch_size: int) -> list[tuple[float, int, bool]]:
+    """For each ``(ids, first)`` row: the summed log-probability of ``ids[first:]`` given ``ids[:first]``, the
+    number of scored tokens, and whether greedy decoding predicts every one of them. Rows of similar length are
+    batched together (right padding: under a causal mask no real token sees a pad, so no padding mask is needed),
+    and the softmax is taken only at the scored positions."""
     order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
-    scores = [0.0] * len(rows)
+    spans: list[tuple[float, int, bool]] = [(0.0, 0, True)] * len(rows)
     for start in range(0, len(order), batch_size):
         batch = [rows[i] for i in order[start:start + batch_size]]
         width = max(len(ids) for ids, _ in batch)
@@ -71,12 +80,17 @@ def scored_logprobs(model, rows: list[tuple[list[int], int]], pad_id: int, batch
                               device=model.device)[:, 1:].bool()
         logits = model(input_ids=input_ids, use_cache=False).logits[:, :-1]
         picked = torch.log_softmax(logits[scored].float(), dim=-1)  # [scored tokens, vocab]
-        token_logprobs = picked.gather(1, input_ids[:, 1:][scored][:, None]).squeeze(1)
+        targets = input_ids[:, 1:][scored]
+        token_logprobs = picked.gather(1, targets[:, None]).squeeze(1)
+        row_of_token = scored.nonzero()[:, 0]
         totals = torch.zeros(len(batch), dtype=torch.float64, device=model.device)
-        totals.index_add_(0, scored.nonzero()[:, 0], token_logprobs.double())
-        for index, total in zip(order[start:start + batch_size], totals.tolist()):
-            scores[index] = total
-    return scores
+        totals.index_add_(0, row_of_token, token_logprobs.double())
+        misses = torch.zeros(len(batch), dtype=torch.long, device=model.device)
+        misses.index_add_(0, row_of_token, (picked.argmax(-1) != targets).long())
+        for index, total, count, missed in zip(order[start:start + batch_size], totals.tolist(),
+                                               scored.sum(1).tolist(), misses.tolist()):
+            spans[index] = (total, count, missed == 0)
+    return spans
 
 
 def summarize(nats: float, n_bytes: float, n_tokens: float) -> dict[str, float]:
@@ -95,10 +109,12 @@ def summarize(nats: float, n_bytes: float, n_tokens: float) -> dict[str, float]:
 DEFAULT_BPB_SOURCE = {"path": "builtin:stories", "split": "validation"}
 
 
-def bpb(model, tokenizer, limit: int | None = None, batch_size: int = 8, source=None) -> tuple[dict, list[dict]]:
+def bpb(model, tokenizer, limit: int | None = None, batch_size: int = 8, source=None,
+        shard: tuple[int, int] | None = None) -> list[dict]:
     """The ``bpb`` task: bits per byte, loss and perplexity on a text source (default: the builtin stories'
     held-out split; any `hfchat.data.sources` spec otherwise). Documents are joined with BOS tokens and cut into
-    rows of the model's context (at most 1,024 tokens); ``limit`` caps the documents. One detail row per row."""
+    rows of the model's context (at most 1,024 tokens); ``limit`` caps the documents. One detail per batch of
+    rows, holding its summed nats, bytes and tokens (`bpb_metrics` adds them up)."""
     from ..data.sources import load_text_source
 
     documents = load_text_source(source or DEFAULT_BPB_SOURCE)
@@ -111,15 +127,17 @@ def bpb(model, tokenizer, limit: int | None = None, batch_size: int = 8, source=
     width = min(int(getattr(model.config, "max_position_embeddings", 1024)), 1024) + 1
     rows = [stream[i:i + width] for i in range(0, len(stream) - 1, width - 1)]  # rows overlap by one token
     token_bytes = token_byte_lengths(tokenizer).to(model.device)
-    totals, details = torch.zeros(3, dtype=torch.float64, device=model.device), []
     full, last = [r for r in rows if len(r) == width], [r for r in rows if len(r) != width]
     batches = [full[i:i + batch_size] for i in range(0, len(full), batch_size)] + [[r] for r in last if len(r) > 1]
-    for batch in batches:
-        batch_sum = batch_totals(model, torch.tensor(batch), token_bytes)
-        totals += batch_sum
-        nats, n_bytes, n_tokens = batch_sum.tolist()
+    details = []
+    for batch in shard_of(batches, shard):
+        nats, n_bytes, n_tokens = batch_totals(model, torch.tensor(batch), token_bytes).tolist()
         details.append({"prompt": f"{len(batch)} rows of {len(batch[0])} tokens", "target": "", "prediction": "",
-                        "score": nats / math.log(2) / max(n_bytes, 1), "bytes": int(n_bytes), "tokens": int(n_tokens)})
-    summary = summarize(*totals.tolist())
-    return {"bits_per_byte": summary["bits_per_byte"], "loss": summary["loss"],
-            "perplexity": summary["perplexity"], "bytes": summary["bytes"], "tokens": summary["tokens"]}, details
+                        "score": nats / math.log(2) / max(n_bytes, 1), "nats": nats, "bytes": int(n_bytes),
+                        "tokens": int(n_tokens)})
+    return details
+
+
+def bpb_metrics(details: list[dict]) -> dict[str, float]:
+    summary = summarize(*(sum(d[key] for d in details) for key in ("nats", "bytes", "tokens")))
+    return {key: summary[key] for key in ("bits_per_byte", "loss", "perplexity", "bytes", "tokens")}

@@ -7,39 +7,60 @@ Results are shaped ``{"model": ..., "results": {task: {metric: value, ..., "n": 
 """
 
 import functools
-import math
 import os
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from ..files import write_json_atomic, write_jsonl_atomic
 from ..inference.loading import load_model as load_for_inference
-from . import builtin_tasks, chat_tasks, code_tasks, judge, language_modeling
+from . import builtin_tasks, chat_tasks, code_tasks, core, judge, language_modeling
+from .scoring import centered, stderr
+
+
+@dataclass(frozen=True)
+class Task:
+    """``run(model, tokenizer, limit=, batch_size=, source=, shard=, **options) -> details`` and
+    ``metrics(details) -> {metric: value}``; ``main``: the metric that ``stderr`` is about; ``binary``: the items'
+    scores are 0/1 (binomial standard error); ``options``: the extra keywords ``run`` takes."""
+
+    run: Callable
+    metrics: Callable
+    main: str
+    binary: bool = True
+    options: tuple[str, ...] = ()
 
 
 def _ignores_source(function: Callable) -> Callable:
-    def task(model, tokenizer, limit=None, batch_size=32, source=None):
+    @functools.wraps(function)
+    def task(model, tokenizer, limit=None, batch_size=32, source=None, shard=None):
         if source is not None:
             raise ValueError(f"--task-data: {function.__name__} reads only the builtin data")
-        return function(model, tokenizer, limit=limit, batch_size=batch_size)
+        return function(model, tokenizer, limit=limit, batch_size=batch_size, shard=shard)
     return task
 
 
-# task name -> (function(model, tokenizer, limit, batch_size, source) -> (metrics, details), main metric)
-TASKS: dict[str, tuple[Callable, str]] = {
-    "builtin_math": (_ignores_source(builtin_tasks.builtin_math), "accuracy"),
-    "builtin_preference": (_ignores_source(builtin_tasks.builtin_preference), "win_rate"),
-    "builtin_tools": (_ignores_source(builtin_tasks.builtin_tools), "call_accuracy"),
-    "bpb": (language_modeling.bpb, "bits_per_byte"),
-    "arc_easy": (functools.partial(chat_tasks.multiple_choice, "arc_easy"), "accuracy"),
-    "arc_challenge": (functools.partial(chat_tasks.multiple_choice, "arc_challenge"), "accuracy"),
-    "mmlu": (functools.partial(chat_tasks.multiple_choice, "mmlu"), "accuracy"),
-    "gsm8k": (chat_tasks.gsm8k, "accuracy"),
-    "humaneval": (code_tasks.humaneval, "pass@1"),
-    "judge": (judge.judge, "score"),
+SAMPLING = ("samples", "temperature")
+TASKS: dict[str, Task] = {
+    "builtin_math": Task(_ignores_source(builtin_tasks.builtin_math), builtin_tasks.builtin_math_metrics, "accuracy"),
+    "builtin_preference": Task(_ignores_source(builtin_tasks.builtin_preference),
+                               builtin_tasks.builtin_preference_metrics, "win_rate"),
+    "builtin_tools": Task(_ignores_source(builtin_tasks.builtin_tools), builtin_tasks.builtin_tools_metrics,
+                          "call_accuracy"),
+    "bpb": Task(language_modeling.bpb, language_modeling.bpb_metrics, "bits_per_byte", binary=False),
+    "core": Task(core.core, core.core_metrics, "core"),
+    "arc_easy": Task(functools.partial(chat_tasks.multiple_choice, "arc_easy"), chat_tasks.multiple_choice_metrics,
+                     "accuracy"),
+    "arc_challenge": Task(functools.partial(chat_tasks.multiple_choice, "arc_challenge"),
+                          chat_tasks.multiple_choice_metrics, "accuracy"),
+    "mmlu": Task(functools.partial(chat_tasks.multiple_choice, "mmlu"), chat_tasks.multiple_choice_metrics,
+                 "accuracy"),
+    "gsm8k": Task(chat_tasks.gsm8k, chat_tasks.gsm8k_metrics, "accuracy", options=SAMPLING),
+    "humaneval": Task(code_tasks.humaneval, code_tasks.humaneval_metrics, "pass@1", options=SAMPLING),
+    "judge": Task(judge.judge, judge.judge_metrics, "score", binary=False, options=("endpoint", "judge_model")),
 }
 # ChatCORE: the mean over these tasks (those that ran) of the main metric centred on the task's random baseline,
 # (value - baseline) / (1 - baseline), as nanochat reports it.
@@ -54,19 +75,52 @@ def parse_tasks(spec: str | list[str]) -> list[str]:
     return names
 
 
-def load_model(model: str, dtype: torch.dtype = torch.float32):
+def parse_task_data(items: list[str]) -> dict[str, str]:
+    """``{task: source}`` from ``TASK=SOURCE`` strings (``--task-data``)."""
+    sources = {}
+    for item in items:
+        task, sep, source = item.partition("=")
+        if not sep or not task or not source:
+            raise ValueError(f"--task-data {item!r}: expected TASK=SOURCE, e.g. arc_easy=./arc.jsonl")
+        sources[task] = source
+    return sources
+
+
+@dataclass
+class EvalArguments:
+    """The flags of `recipes/evaluate.py` (and of ``hfchat eval``, which spells them with dashes)."""
+
+    model_name_or_path: str = field(metadata={"help": "a model folder or Hub id"})
+    tasks: str = field(default="builtin_math,builtin_preference", metadata={"help": "comma-separated task names"})
+    limit: int | None = field(default=None, metadata={"help": "evaluate only the first N items of each task"})
+    batch_size: int = field(default=64, metadata={"help": "prompts per forward pass, per process"})
+    output_dir: str | None = field(default=None, metadata={"help": "write results.json and details/<task>.jsonl"})
+    task_data: list[str] = field(default_factory=list, metadata={"help": "TASK=SOURCE: read TASK's items from "
+                                                                         "SOURCE instead of its default dataset"})
+    judge_endpoint: str | None = field(default=None, metadata={"help": "OpenAI-compatible server for the judge"})
+    judge_model: str | None = field(default=None, metadata={"help": "model name to ask at judge_endpoint"})
+    samples: int = field(default=1, metadata={"help": "replies per item for gsm8k and humaneval (pass@k)"})
+    temperature: float | None = field(default=None, metadata={"help": "sampling temperature with samples > 1"})
+
+
+def load_model(model: str, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None):
     """(model, tokenizer) from a folder or Hub id; a model that does not load is a `ValueError` naming it."""
-    return load_for_inference(model, dtype=dtype)
+    return load_for_inference(model, dtype=dtype, device=device)
 
 
 def evaluate(model: str, tasks: str | list[str], *, limit: int | Mapping[str, int] | None = None,
              batch_size: int = 64, output_dir: str | os.PathLike | None = None,
              sources: Mapping[str, str | dict] | None = None, judge_endpoint: str | None = None,
-             judge_model: str | None = None) -> dict:
+             judge_model: str | None = None, samples: int = 1, temperature: float | None = None,
+             accelerator=None) -> dict:
     """Run ``tasks`` on ``model`` (``limit``: items per task, one number or one per task; ``sources``: task name ->
     a data source spec replacing the task's default dataset); with ``output_dir``, write ``results.json`` and
     ``details/<task>.jsonl``. Running any ChatCORE task adds a ``chatcore`` entry. The ``judge`` task asks the
-    OpenAI-compatible server at ``judge_endpoint`` (model name ``judge_model``, if it serves several)."""
+    OpenAI-compatible server at ``judge_endpoint`` (model name ``judge_model``, if it serves several). ``samples``
+    replies per item at ``temperature`` (default 0.8 when sampling) give the generative tasks pass@k.
+
+    With an `accelerate.Accelerator`, each process runs a contiguous shard of every task's items on its device;
+    the details are gathered, every process gets the same summary, and only the main process writes files."""
     names = parse_tasks(tasks)
     sources = dict(sources or {})
     stray = [name for name in sources if name not in names]
@@ -74,41 +128,41 @@ def evaluate(model: str, tasks: str | list[str], *, limit: int | Mapping[str, in
         raise ValueError(f"--task-data names {stray[0]!r}, which is not among --tasks {','.join(names)}")
     if "judge" in names and not judge_endpoint:
         raise ValueError("--tasks judge needs --judge-endpoint URL (an OpenAI-compatible server, e.g. hfchat serve)")
-    loaded, tokenizer = load_model(model)
+    if samples < 1:
+        raise ValueError(f"--samples must be at least 1, got {samples}")
+    temperature = (0.8 if samples > 1 else 0.0) if temperature is None else temperature
+    if samples > 1 and temperature <= 0:
+        raise ValueError(f"--samples {samples} needs --temperature > 0 (got {temperature})")
+    options = {"samples": samples, "temperature": temperature, "endpoint": judge_endpoint, "judge_model": judge_model}
+    loaded, tokenizer = load_model(model, device=accelerator.device if accelerator is not None else None)
+    shard = (accelerator.process_index, accelerator.num_processes) if accelerator is not None else None
+    writes = output_dir is not None and (accelerator is None or accelerator.is_main_process)
     results = {}
     for name in names:
-        function, main_metric = TASKS[name]
-        if name == "judge":
-            function = functools.partial(function, endpoint=judge_endpoint, judge_model=judge_model)
+        task = TASKS[name]
         started = time.perf_counter()
         task_limit = limit.get(name) if isinstance(limit, Mapping) else limit
-        metrics, details = function(loaded, tokenizer, limit=task_limit, batch_size=batch_size,
-                                    source=sources.get(name))
-        value = metrics[main_metric]
-        stderr = _stderr(value, [d.get("score") for d in details])
-        results[name] = {**metrics, "n": len(details), "stderr": stderr,
+        details = task.run(loaded, tokenizer, limit=task_limit, batch_size=batch_size, source=sources.get(name),
+                           shard=shard, **{key: options[key] for key in task.options})
+        if accelerator is not None:
+            from accelerate.utils import gather_object
+
+            details = gather_object(details)
+        metrics = task.metrics(details)
+        scores = [d.get("score") for d in details]
+        spread = stderr(metrics[task.main], scores) if task.binary else stderr(float("nan"), scores)
+        results[name] = {**metrics, "n": len(details), "stderr": spread,
                          "seconds": round(time.perf_counter() - started, 2)}
-        if output_dir is not None:
+        if writes:
             write_jsonl_atomic(Path(output_dir) / "details" / f"{name}.jsonl", details)
-    centred = [(results[t][TASKS[t][1]] - results[t]["random_baseline"]) / (1 - results[t]["random_baseline"])
-               for t in CHATCORE_TASKS if t in results]
+    centred = [centered(results[t][TASKS[t].main], results[t]["random_baseline"]) for t in CHATCORE_TASKS
+               if t in results]
     if centred:
         results["chatcore"] = {"chatcore": sum(centred) / len(centred), "tasks": len(centred)}
     summary = {"model": str(model), "results": results}
-    if output_dir is not None:
+    if writes:
         write_json_atomic(Path(output_dir) / "results.json", summary)
     return summary
-
-
-def _stderr(value: float, scores: list) -> float | None:
-    """Standard error of a 0-1 mean (binomial), else of the mean of the items' numeric scores."""
-    if 0 <= value <= 1:
-        return math.sqrt(value * (1 - value) / max(len(scores), 1))
-    numbers = [float(x) for x in scores if isinstance(x, (int, float))]
-    if len(numbers) < 2:
-        return None
-    mean = sum(numbers) / len(numbers)
-    return math.sqrt(sum((x - mean) ** 2 for x in numbers) / (len(numbers) - 1) / len(numbers))
 
 
 def format_results(summary: dict) -> str:

@@ -360,11 +360,11 @@ class Engine:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, dtype: torch.dtype | str | None = None, device: str | None = None,
-                        **kwargs) -> Engine:
+                        quantization: str | None = None, **kwargs) -> Engine:
         """Load a model folder or Hub id (see `hfchat.inference.loading.load_model`) into a new engine."""
         from .loading import load_model
 
-        model, tokenizer = load_model(name_or_path, dtype=dtype, device=device)
+        model, tokenizer = load_model(name_or_path, dtype=dtype, device=device, quantization=quantization)
         return cls(model, tokenizer, **kwargs)
 
     def _count_finished(self, reason: str, tokens: int) -> None:

@@ -6,11 +6,16 @@ import os
 
 import torch
 
+QUANTIZATION = ("4bit", "8bit")
 
-def load_model(name_or_path: str, dtype: torch.dtype | str | None = None, device: str | None = None):
+
+def load_model(name_or_path: str, dtype: torch.dtype | str | None = None, device: str | None = None,
+               quantization: str | None = None):
     """(model in eval mode, tokenizer) from a folder or Hub id; `ValueError` naming it when it does not load.
 
     ``dtype`` defaults to the checkpoint's own ("auto"), ``device`` to cuda when available, else cpu.
+    ``quantization`` "4bit" (NF4, computing in float32 on CPU and bfloat16 on GPU) or "8bit" (LLM.int8) loads the
+    linear layers through bitsandbytes, on CPU as on GPU.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -19,10 +24,39 @@ def load_model(name_or_path: str, dtype: torch.dtype | str | None = None, device
     looks_local = name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1  # hub ids: "org/name"
     if looks_local and not os.path.isdir(os.path.expanduser(name_or_path)):
         raise ValueError(f"--model {name_or_path!r}: no such folder")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    options = {"dtype": dtype or "auto"}
+    if quantization is not None:
+        options.update(_quantization_options(quantization, device))
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=True)
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, trust_remote_code=True, dtype=dtype or "auto")
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, trust_remote_code=True, **options)
     except (OSError, ValueError, KeyError) as error:
         raise ValueError(f"--model {name_or_path!r} does not load as a causal language model: {error}") from error
-    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if quantization is None:
+        model.to(device)
     return model.eval(), tokenizer
+
+
+def _quantization_options(quantization: str, device: str) -> dict:
+    """``from_pretrained`` keywords that quantize with bitsandbytes onto ``device``."""
+    import warnings
+
+    from transformers import BitsAndBytesConfig
+
+    if quantization not in QUANTIZATION:
+        raise ValueError(f"quantization {quantization!r}: choose from {', '.join(QUANTIZATION)} (--load-in-4bit, "
+                         "--load-in-8bit)")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as error:
+        raise ValueError("--load-in-4bit/--load-in-8bit need bitsandbytes: pip install 'hfchat[quant]'") from error
+    on_cpu = torch.device(device).type == "cpu"
+    if quantization == "4bit":
+        config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                    bnb_4bit_compute_dtype=torch.float32 if on_cpu else torch.bfloat16)
+    else:
+        config = BitsAndBytesConfig(load_in_8bit=True)
+        # int8 matmuls take float16 inputs; bitsandbytes says so on every call
+        warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")
+    return {"quantization_config": config, "device_map": {"": device}}

@@ -35,22 +35,30 @@ def running_server(model, *flags: str, threads: int | None = None, env: dict | N
     env = dict(os.environ if env is None else env)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
+    url = f"http://127.0.0.1:{port}"
+    with running_process(command, f"{url}/health", env=env, timeout=timeout):
+        yield url
+
+
+@contextlib.contextmanager
+def running_process(command: list[str], ready_url: str, env: dict | None = None, cwd=None, timeout: float = 120):
+    """Run ``command`` until the block ends, entering it once ``ready_url`` answers 200; a process that exits or
+    does not answer within ``timeout`` seconds raises `RuntimeError` with the end of its output."""
     with tempfile.TemporaryFile(mode="w+") as log:
-        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-        url = f"http://127.0.0.1:{port}"
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, text=True)
         try:
             deadline = time.time() + timeout
             while True:
                 try:
-                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    if httpx.get(ready_url, timeout=2).status_code == 200:
                         break
                 except httpx.TransportError:
                     pass
-                if server.poll() is not None or time.time() > deadline:
+                if process.poll() is not None or time.time() > deadline:
                     log.seek(0)
-                    raise RuntimeError(f"{' '.join(command)} did not start:\n{log.read()[-2000:]}")
+                    raise RuntimeError(f"{' '.join(command)} did not start:\n{log.read()[-3000:]}")
                 time.sleep(0.2)
-            yield url
+            yield process
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            process.terminate()
+            process.wait(timeout=30)

@@ -202,6 +202,9 @@ def _dataset_names(script_args: ScriptArguments) -> str | None:
 
 
 def finish(trainer, output_dir: Path) -> None:
+    """Push if asked, keep the log history beside the model (``trainer_state.json``: the report card's loss curves
+    and throughput), close trackers and the process group."""
+    trainer.save_state()  # main process only: output_dir/trainer_state.json, with train_runtime
     if trainer.args.push_to_hub:
         trainer.push_to_hub()
         trainer.accelerator.print(f"[hfchat] pushed to https://huggingface.co/{trainer.hub_model_id}")

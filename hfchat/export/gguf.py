@@ -1,0 +1,236 @@
+"""Export to GGUF, the single-file format of llama.cpp, Ollama, LM Studio and llama-cpp-python.
+
+hfchat's layout is Qwen3's (with QK-norm) or Llama's (without), and both are architectures llama.cpp runs natively,
+so the export only renames tensors and writes the metadata llama.cpp reads: shapes, rotary and norm settings, the
+byte-level BPE vocabulary with its merges, the special tokens and the chat template.
+
+Two facts about llama.cpp decide how the weights are written:
+
+- its ``llama`` architecture rotates adjacent pairs of a head's channels, where transformers rotates channel ``i``
+  with channel ``i + head_dim/2``; the rows of the query and key projections are reordered within each head so that
+  both compute the same attention (dot products between queries and keys do not change when both are permuted alike).
+  Its ``qwen3`` architecture rotates halves, as transformers does: nothing is reordered there.
+- norms (1-D tensors) stay in float32 whatever the output type, as llama.cpp's own converter keeps them; ``q8_0``
+  quantizes every matrix whose rows are a whole number of 32-value blocks and writes the others in float16.
+
+Example (from the command line: ``hfchat export --model runs/tiny/sft --to gguf --outtype q8_0``)::
+
+    from hfchat.export import export_gguf
+    export_gguf("runs/tiny/sft", "runs/tiny/sft.q8_0.gguf", outtype="q8_0")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import torch
+
+from .transformers_export import ExportError, check_exportable
+
+OUTTYPES = ("f32", "f16", "q8_0")
+
+# llama.cpp's names for pre-tokenizers that split text with exactly hfchat's regex (`hfchat.tokenizer.SPLIT_PATTERN`,
+# Llama 3's): "llama-bpe" also looks a whole pre-token up in the vocabulary before merging (transformers'
+# ``ignore_merges``), "smaug-bpe" applies the merges like our tokenizer does. Both are keyed by `ignore_merges`.
+_PRE_TOKENIZERS = {
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+": {
+        True: "llama-bpe",
+        False: "smaug-bpe",
+    },
+}
+
+# Added tokens that llama.cpp should print like text rather than hide as control tokens: hfchat's chat engine shows
+# the tool-call markup in replies, and llama.cpp's Hermes-style tool-call parser looks for it in the text.
+_VISIBLE_SPECIAL = ("<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>")
+
+# The `{% generation %}` markers (transformers' extension for assistant masks) render their body unchanged, and not
+# every engine that runs a GGUF's template knows them (plain jinja2 rejects the tag): the GGUF gets the template
+# without them.
+_GENERATION_TAG = re.compile(r"\{%-?\s*(?:end)?generation\s*-?%\}")
+
+
+def _architecture(config) -> str:
+    target = "qwen3" if config.qk_norm else "llama"
+    check_exportable(config, target)
+    return target
+
+
+def _rotate_pairs(weight: torch.Tensor, heads: int) -> torch.Tensor:
+    """Reorder the rows of a query/key projection from transformers' half rotation to llama.cpp's pair rotation:
+    within each head, row ``i`` goes to ``2i`` and row ``i + head_dim/2`` to ``2i + 1``."""
+    head_dim = weight.shape[0] // heads
+    return weight.unflatten(0, (heads, 2, head_dim // 2)).transpose(1, 2).flatten(0, 2).contiguous()
+
+
+def _tokenizer_fields(tokenizer, config) -> dict:
+    """Everything llama.cpp needs to tokenise like ``tokenizer``; `ExportError` for a tokenizer it cannot match."""
+    state = json.loads(tokenizer.backend_tokenizer.to_str())
+    bpe = state.get("model") or {}
+    if bpe.get("type") != "BPE" or state.get("normalizer") is not None:
+        raise ExportError(
+            "GGUF export needs a byte-level BPE tokenizer without normalizer (hfchat's), got model "
+            f"{bpe.get('type')!r} with normalizer {state.get('normalizer')!r}"
+        )
+    pre = state.get("pre_tokenizer") or {}
+    steps = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
+    patterns = [s.get("pattern", {}).get("Regex") for s in steps if s.get("type") == "Split"]
+    byte_level = [s for s in steps if s.get("type") == "ByteLevel"]
+    known = _PRE_TOKENIZERS.get(patterns[0]) if len(patterns) == 1 else None
+    if (
+        known is None
+        or len(byte_level) != 1
+        or byte_level[0].get("use_regex")
+        or byte_level[0].get("add_prefix_space")
+        or len(steps) != 2
+    ):
+        raise ExportError(
+            "GGUF export: this tokenizer's pre-tokenizer is not one llama.cpp implements (hfchat's is a "
+            "Split on Llama 3's regex followed by ByteLevel); the exported model would tokenise "
+            "differently"
+        )
+
+    vocab_size = config.vocab_size
+    if len(tokenizer) > vocab_size:
+        raise ExportError(f"the tokenizer has {len(tokenizer)} tokens but the model only {vocab_size} embeddings")
+    tokens = [f"[PAD{i}]" for i in range(vocab_size)]
+    types = [5] * vocab_size  # gguf.TokenType: NORMAL 1, CONTROL 3, USER_DEFINED 4, UNUSED 5
+    for token, index in bpe["vocab"].items():
+        tokens[index], types[index] = token, 1
+    for added in state.get("added_tokens", []):
+        tokens[added["id"]] = added["content"]
+        visible = not added.get("special") or added["content"] in _VISIBLE_SPECIAL
+        types[added["id"]] = 4 if visible else 3
+    merges = [m if isinstance(m, str) else " ".join(m) for m in bpe.get("merges", [])]
+
+    plain = tokenizer("hi", add_special_tokens=False)["input_ids"]
+    marked = tokenizer("hi")["input_ids"]
+    add_bos = tokenizer.bos_token_id is not None and marked[:1] == [tokenizer.bos_token_id] != plain[:1]
+    add_eos = tokenizer.eos_token_id is not None and marked[-1:] == [tokenizer.eos_token_id] != plain[-1:]
+
+    template = tokenizer.chat_template
+    if isinstance(template, dict):
+        template = template.get("default")
+    return {
+        "pre": known[bool(bpe.get("ignore_merges"))], "tokens": tokens, "types": types, "merges": merges,
+        "add_bos": add_bos, "add_eos": add_eos,
+        "template": _GENERATION_TAG.sub("", template) if template else None,
+    }  # fmt: skip
+
+
+def _end_of_turn_ids(model, tokenizer) -> list[int]:
+    """The generation config's end tokens (the chat end-of-turn first, as the SFT recipe saves them), else the
+    tokenizer's end-of-sequence token."""
+    ends = model.generation_config.eos_token_id if model.generation_config is not None else None
+    if ends is None:
+        ends = model.config.eos_token_id
+    if ends is None:
+        ends = tokenizer.eos_token_id
+    return [int(e) for e in (ends if isinstance(ends, list) else [ends]) if e is not None]
+
+
+def export_gguf(model: str | os.PathLike, output: str | os.PathLike, outtype: str = "f16") -> Path:
+    """Write ``model`` (an hfchat folder or Hub id) as one GGUF file at ``output`` and return its path.
+
+    ``outtype`` is ``"f32"``, ``"f16"`` or ``"q8_0"`` (matrices; norms stay float32). The architecture is llama.cpp's
+    ``qwen3`` for a model with QK-norm, ``llama`` without; a model neither runs (ReLU² MLP, logit soft-capping) is
+    refused with `ExportError` before anything is written. The file is written under a temporary name next to
+    ``output`` and renamed when complete.
+    """
+    if outtype not in OUTTYPES:
+        raise ValueError(f"--outtype {outtype!r}: choose from {', '.join(OUTTYPES)}")
+    try:
+        import gguf
+    except ImportError as error:
+        raise ExportError("GGUF export needs the gguf package: pip install 'hfchat[export]'") from error
+
+    from ..inference.loading import load_model
+
+    source, tokenizer = load_model(str(model), device="cpu")
+    config = source.config
+    if config.model_type != "hfchat":
+        raise ExportError(f"--model {model}: a {config.model_type!r} model, not an hfchat one")
+    arch = _architecture(config)
+    vocab = _tokenizer_fields(tokenizer, config)
+    matrix_type = {"f32": gguf.GGMLQuantizationType.F32, "f16": gguf.GGMLQuantizationType.F16,
+                   "q8_0": gguf.GGMLQuantizationType.Q8_0}[outtype]  # fmt: skip
+    file_type = {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
+                 "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}[outtype]  # fmt: skip
+
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
+    writer = gguf.GGUFWriter(
+        tmp, gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.QWEN3 if arch == "qwen3" else gguf.MODEL_ARCH.LLAMA]
+    )
+    try:
+        writer.add_name(Path(str(model)).name or str(model))
+        writer.add_file_type(file_type)
+        writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+        writer.add_vocab_size(len(vocab["tokens"]))
+        writer.add_context_length(config.max_position_embeddings)
+        writer.add_embedding_length(config.hidden_size)
+        writer.add_feed_forward_length(config.intermediate_size)
+        writer.add_block_count(config.num_hidden_layers)
+        writer.add_head_count(config.num_attention_heads)
+        writer.add_head_count_kv(config.num_key_value_heads)
+        writer.add_key_length(config.head_dim)
+        writer.add_value_length(config.head_dim)
+        writer.add_rope_dimension_count(config.head_dim)
+        writer.add_rope_freq_base(float(config.rope_theta))
+        writer.add_layer_norm_rms_eps(float(config.rms_norm_eps))
+
+        writer.add_tokenizer_model("gpt2")
+        writer.add_tokenizer_pre(vocab["pre"])
+        writer.add_token_list(vocab["tokens"])
+        writer.add_token_types(vocab["types"])
+        writer.add_token_merges(vocab["merges"])
+        if tokenizer.bos_token_id is not None:
+            writer.add_bos_token_id(tokenizer.bos_token_id)
+        ends = _end_of_turn_ids(source, tokenizer)
+        if ends:
+            writer.add_eos_token_id(ends[0])
+        im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+        if isinstance(im_end, int) and im_end != tokenizer.unk_token_id and im_end in ends:
+            writer.add_eot_token_id(im_end)
+        if tokenizer.pad_token_id is not None:
+            writer.add_pad_token_id(tokenizer.pad_token_id)
+        writer.add_add_bos_token(vocab["add_bos"])
+        writer.add_add_eos_token(vocab["add_eos"])
+        if vocab["template"]:
+            writer.add_chat_template(vocab["template"])
+
+        names = gguf.get_tensor_name_map(
+            gguf.MODEL_ARCH.QWEN3 if arch == "qwen3" else gguf.MODEL_ARCH.LLAMA, config.num_hidden_layers
+        )
+        for name, tensor in source.state_dict().items():
+            if name == "lm_head.weight" and config.tie_word_embeddings:
+                continue  # llama.cpp reuses token_embd when there is no output tensor
+            target = names.get_name(name, try_suffixes=(".weight",))
+            if target is None:
+                raise ExportError(f"GGUF export: no llama.cpp {arch} tensor for {name!r}")
+            tensor = tensor.detach().to(torch.float32)
+            if arch == "llama" and name.endswith(("q_proj.weight", "k_proj.weight")):
+                heads = config.num_attention_heads if name.endswith("q_proj.weight") else config.num_key_value_heads
+                tensor = _rotate_pairs(tensor, heads)
+            data = tensor.numpy()
+            kind = gguf.GGMLQuantizationType.F32 if data.ndim == 1 else matrix_type
+            try:
+                data = gguf.quants.quantize(data, kind)
+            except gguf.QuantError:  # rows that are not whole q8_0 blocks
+                kind = gguf.GGMLQuantizationType.F16
+                data = gguf.quants.quantize(data, kind)
+            writer.add_tensor(target, data, raw_dtype=kind)
+
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        os.replace(tmp, output)
+    except BaseException:
+        writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    return output
