@@ -122,6 +122,8 @@ def test_core_centres_each_task_on_its_random_baseline_and_averages():
     assert metrics["a"] == 0.75 and metrics["a_centered"] == pytest.approx(2 / 3)
     assert metrics["b_centered"] == 0.0 and metrics["c_centered"] == 0.25
     assert metrics["core"] == pytest.approx((2 / 3 + 0.0 + 0.25) / 3)
+    variances = [0.75 * 0.25 / 4 / 0.75**2, 0.5 * 0.5 / 2 / 0.5**2, 0.25 * 0.75 / 4]
+    assert metrics["stderr"] == pytest.approx(math.sqrt(sum(variances)) / 3)
 
 
 def test_hfchat_eval_core_from_a_local_bundle(bundle, tiny_model_dir, tmp_path, monkeypatch):

@@ -23,13 +23,15 @@ language-modelling items are correct when greedy decoding reproduces every conti
 takes N items per task, the first N of a shuffle seeded with 1337.
 
 Metrics: each task's accuracy (``<label>``) and centred accuracy (``<label>_centered``: (accuracy - baseline) /
-(1 - baseline)), and ``core``, the mean centred accuracy over the tasks.
+(1 - baseline)), and ``core``, the mean centred accuracy over the tasks (``stderr``: its standard error, the
+tasks' binomial errors combined).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import random
 from collections import defaultdict
@@ -194,10 +196,13 @@ def core_metrics(details: list[dict]) -> dict[str, float]:
     for detail in details:
         by_task[detail["task"]].append(detail)
     metrics: dict[str, float] = {}
-    centred = []
+    centred, variances = [], []
     for label, rows in by_task.items():
-        accuracy = sum(d["score"] for d in rows) / len(rows)
+        accuracy, baseline = sum(d["score"] for d in rows) / len(rows), rows[0]["baseline"]
         metrics[label] = accuracy
-        metrics[f"{label}_centered"] = centered(accuracy, rows[0]["baseline"])
+        metrics[f"{label}_centered"] = centered(accuracy, baseline)
         centred.append(metrics[f"{label}_centered"])
-    return {"core": sum(centred) / max(len(centred), 1), **metrics}
+        variances.append(accuracy * (1 - accuracy) / len(rows) / (1 - baseline) ** 2)
+    tasks = max(len(centred), 1)
+    # the standard error of the mean of independent centred accuracies (binomial within each task)
+    return {"core": sum(centred) / tasks, "stderr": math.sqrt(sum(variances)) / tasks, **metrics}

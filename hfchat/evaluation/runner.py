@@ -24,8 +24,9 @@ from .scoring import centered, stderr
 @dataclass(frozen=True)
 class Task:
     """``run(model, tokenizer, limit=, batch_size=, source=, shard=, **options) -> details`` and
-    ``metrics(details) -> {metric: value}``; ``main``: the metric that ``stderr`` is about; ``binary``: the items'
-    scores are 0/1 (binomial standard error); ``options``: the extra keywords ``run`` takes."""
+    ``metrics(details) -> {metric: value}`` (with ``stderr`` when the task computes its own); ``main``: the metric
+    that ``stderr`` is about; ``binary``: the items' scores are 0/1 (binomial standard error); ``options``: the
+    extra keywords ``run`` takes."""
 
     run: Callable
     metrics: Callable
@@ -150,7 +151,8 @@ def evaluate(model: str, tasks: str | list[str], *, limit: int | Mapping[str, in
             details = gather_object(details)
         metrics = task.metrics(details)
         scores = [d.get("score") for d in details]
-        spread = stderr(metrics[task.main], scores) if task.binary else stderr(float("nan"), scores)
+        spread = metrics.pop("stderr") if "stderr" in metrics else \
+            stderr(metrics[task.main], scores) if task.binary else stderr(float("nan"), scores)
         results[name] = {**metrics, "n": len(details), "stderr": spread,
                          "seconds": round(time.perf_counter() - started, 2)}
         if writes:
