@@ -341,13 +341,11 @@ def _add_no_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_version(args: argparse.Namespace) -> int:
-    import importlib.metadata
+    from .report import package_versions
 
-    for name in ("hfchat", "torch", "transformers", "huggingface_hub", "datasets", "tokenizers", "accelerate", "trl"):
-        try:
-            print(f"{name} {importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            print(f"{name} (not installed)")
+    names = ("hfchat", "torch", "transformers", "huggingface_hub", "datasets", "tokenizers", "accelerate", "trl")
+    for name, version in package_versions(names).items():
+        print(f"{name} {version or '(not installed)'}")
     return 0
 
 

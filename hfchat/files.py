@@ -5,6 +5,9 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+# The clone hfchat runs from: recipes/, accelerate_configs/ and model_card/ live there, beside the package.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
 
 def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
     """Write ``data`` as indented JSON to ``path`` (parent folders created)."""

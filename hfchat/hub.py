@@ -18,9 +18,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .report import STAGES, eval_table, format_value, parameter_count, stage_summary
+from .files import REPO_ROOT
+from .report import HIDDEN_METRICS, STAGES, eval_table, format_value, parameter_count, stage_summary
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 CARD_TEMPLATE = REPO_ROOT / "model_card" / "model_card.md.jinja"
 # What a model folder may hold that belongs on the Hub (checkpoints, optimizer states and training args stay home).
 UPLOADED = ("*.safetensors", "model.safetensors.index.json", "config.json", "generation_config.json",
@@ -89,8 +89,7 @@ def card_eval_results(results: dict) -> list:
         dataset_type, dataset_name, config, split = DATASETS[task]
         task_type = "text-generation"
         for metric, value in metrics.items():
-            if metric in ("n", "stderr", "seconds", "random_baseline", "bytes", "tokens", "nats", "unscored") \
-                    or not isinstance(value, (int, float)):
+            if metric in (*HIDDEN_METRICS, "unscored") or not isinstance(value, (int, float)):
                 continue
             entries.append(EvalResult(task_type=task_type, dataset_type=dataset_type, dataset_name=dataset_name,
                                       dataset_config=config, dataset_split=split, metric_type=metric,

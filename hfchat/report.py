@@ -18,7 +18,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-from .files import write_text_atomic
+from .files import REPO_ROOT, write_text_atomic
 
 STAGES = ("base", "sft", "dpo", "grpo")
 MAIN_METRICS = {"builtin_math": "accuracy", "builtin_preference": "win_rate", "builtin_tools": "call_accuracy",
@@ -31,8 +31,6 @@ PACKAGES = ("torch", "transformers", "trl", "accelerate", "datasets", "peft", "h
 
 def environment() -> dict:
     """Hardware, versions and the git commit of the code that wrote the report."""
-    import importlib.metadata
-
     import torch
 
     cpu = platform.processor() or platform.machine()
@@ -46,24 +44,31 @@ def environment() -> dict:
     except (ValueError, OSError, AttributeError):
         memory = "-"
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    versions = {}
-    for name in ("hfchat", *PACKAGES):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "-"
+    versions = {name: version or "-" for name, version in package_versions(("hfchat", *PACKAGES)).items()}
     return {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu,
             "cpu_cores": os.cpu_count(), "memory": memory,
             "gpus": f"{len(gpus)} x {gpus[0]}" if gpus else "none", "versions": versions, "git": git_commit()}
 
 
+def package_versions(names) -> dict[str, str | None]:
+    """``{name: installed version, or None}`` for each distribution name."""
+    import importlib.metadata
+
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
 def git_commit() -> str:
     """The repository's commit (with "+ changes" when the tree differs from it), or "-" outside a clone."""
-    root = Path(__file__).resolve().parent.parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
                                 timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
                                capture_output=True, text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "-"
@@ -175,11 +180,7 @@ def plot_losses(run: Path, path: Path) -> bool:
     curves = {stage: points for stage, points in curves.items() if points}
     if not curves:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     figure, axes = plt.subplots(1, len(curves), figsize=(3.6 * len(curves), 3.2), squeeze=False)
     for axis, (stage, points) in zip(axes[0], curves.items()):
         axis.plot(*zip(*points), marker="." if len(points) < 30 else None)
@@ -201,11 +202,7 @@ def plot_scores(results: dict[str, dict], path: Path) -> bool:
             series[f"{task} {metric}"] = points
     if not series:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     figure, axis = plt.subplots(figsize=(6.4, 3.6))
     lower_better = {name: points for name, points in series.items() if name.startswith("bpb")}
     for name, points in series.items():
@@ -227,9 +224,18 @@ def plot_scores(results: dict[str, dict], path: Path) -> bool:
     return True
 
 
-def _save_figure(figure, path: Path) -> None:
+def _pyplot():
+    """matplotlib.pyplot drawing to files (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save_figure(figure, path: Path) -> None:
+    plt = _pyplot()
     tmp = path.with_name(path.name + ".tmp.png")
     figure.savefig(tmp, dpi=110)
     plt.close(figure)

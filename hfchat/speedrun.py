@@ -23,7 +23,8 @@ POST_TRAINING_STAGES = ("sft", "dpo", "grpo")
 # per byte on the builtin stories validation split (all of it: fewer than 1,000 documents)
 SPEEDRUN_TASKS = {"builtin_math": 500, "builtin_preference": 200, "bpb": 1000}
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from .files import REPO_ROOT
+
 RECIPES = REPO_ROOT / "recipes"
 ACCELERATE_CONFIGS = REPO_ROOT / "accelerate_configs"
 

@@ -29,7 +29,7 @@ from ..data.sources import load_source
 from ..rewards import final_answer, is_correct
 from .builtin_tasks import generate_replies
 from .language_modeling import scored_logprobs
-from .scoring import means, pass_at_k_metrics, shard_of
+from .scoring import means, pass_at_k_metrics, shard_of, shard_seed
 
 LETTERS = "ABCDEFGHIJ"
 MC_INSTRUCTION = "Answer with the letter of the correct choice."
@@ -143,7 +143,7 @@ def gsm8k(model, tokenizer, limit: int | None = None, batch_size: int = 32, sour
     texts = [tokenizer.apply_chat_template([{"role": "user", "content": row["question"]}], tokenize=False,
                                            add_generation_prompt=True) for row in rows]
     replies = generate_replies(model, tokenizer, texts, GSM8K_MAX_NEW_TOKENS, batch_size, samples=samples,
-                               temperature=temperature, seed=shard[0] * 1_000_003 if shard else 0)
+                               temperature=temperature, seed=shard_seed(shard))
     details = []
     for row, row_replies in zip(rows, replies):
         gold = gsm8k_gold(row["answer"])

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..tools.sandbox import run_python
 from .builtin_tasks import generate_replies
-from .scoring import pass_at_k_metrics, shard_of
+from .scoring import pass_at_k_metrics, shard_of, shard_seed
 
 MAX_NEW_TOKENS = 512
 TIMEOUT = 10.0
@@ -64,7 +64,7 @@ def humaneval(model, tokenizer, limit: int | None = None, batch_size: int = 16, 
         [{"role": "user", "content": f"{INSTRUCTION}\n\n```python\n{p['prompt']}```"}], tokenize=False,
         add_generation_prompt=True) for p in problems]
     replies = generate_replies(model, tokenizer, texts, MAX_NEW_TOKENS, batch_size, samples=samples,
-                               temperature=temperature, seed=shard[0] * 1_000_003 if shard else 0)
+                               temperature=temperature, seed=shard_seed(shard))
     flat = score([p for p in problems for _ in range(samples)], [reply for row in replies for reply, _ in row])
     details = []
     for number, (problem, row) in enumerate(zip(problems, replies)):

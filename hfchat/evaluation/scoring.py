@@ -30,6 +30,11 @@ def shard_of(items: Sequence, shard: tuple[int, int] | None) -> list:
     return items[start:start + size + (index < extra)]
 
 
+def shard_seed(shard: tuple[int, int] | None) -> int:
+    """A sampling seed of its own for each shard (0 for a single process)."""
+    return shard[0] * 1_000_003 if shard else 0
+
+
 def means(details: Sequence[Mapping], fields: Mapping[str, str]) -> dict[str, float]:
     """``{metric: mean of detail[field]}`` for each ``metric: field`` (0.0 over no items)."""
     n = max(len(details), 1)

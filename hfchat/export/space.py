@@ -17,9 +17,10 @@ import os
 from importlib.metadata import version
 from pathlib import Path
 
+from ..files import REPO_ROOT
+
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATES = REPO_ROOT / "model_card"
 APP_TEMPLATE = "space_app.py.jinja"
 README_TEMPLATE = "space_readme.md.jinja"
