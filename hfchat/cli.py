@@ -76,8 +76,15 @@ def _run_speedrun(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_trust_remote_code_argument(parser: argparse.ArgumentParser) -> None:
+    from .inference.loading import TRUST_REMOTE_CODE_HELP
+
+    parser.add_argument("--trust-remote-code", action="store_true", help=TRUST_REMOTE_CODE_HELP)
+
+
 def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a model folder or Hub id")
+    _add_trust_remote_code_argument(parser)
     parser.add_argument("--tasks", required=True, help="comma-separated task names (builtin_math,builtin_preference)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N items of each task")
     parser.add_argument("--output-dir", default=None, help="write results.json and details/<task>.jsonl here")
@@ -102,7 +109,8 @@ def _run_eval(args: argparse.Namespace) -> int:
         sources = parse_task_data(args.task_data)
         summary = evaluate(args.model, tasks, limit=args.limit, batch_size=args.batch_size,
                            output_dir=args.output_dir, sources=sources, judge_endpoint=args.judge_endpoint,
-                           judge_model=args.judge_model, samples=args.samples, temperature=args.temperature)
+                           judge_model=args.judge_model, samples=args.samples, temperature=args.temperature,
+                           trust_remote_code=args.trust_remote_code)
     except ValueError as error:  # an unknown task or a model that does not load
         print(f"hfchat eval: {error}", file=sys.stderr)
         return 2
@@ -112,6 +120,7 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 def _add_model_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a model folder or Hub id")
+    _add_trust_remote_code_argument(parser)
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available, else cpu)")
     parser.add_argument("--no-tools", action="store_true", help="do not run the calculator when the model calls it")
     quantize = parser.add_mutually_exclusive_group()
@@ -143,7 +152,8 @@ def _load_engine(args: argparse.Namespace, command: str, **engine_options):
 
     try:
         quantization = "4bit" if args.load_in_4bit else "8bit" if args.load_in_8bit else None
-        return Engine.from_pretrained(args.model, device=args.device, quantization=quantization, **engine_options)
+        return Engine.from_pretrained(args.model, device=args.device, quantization=quantization,
+                                      trust_remote_code=args.trust_remote_code, **engine_options)
     except ValueError as error:
         print(f"hfchat {command}: {error}", file=sys.stderr)
         return None

@@ -5,8 +5,33 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-# The clone hfchat runs from: recipes/, accelerate_configs/ and model_card/ live there, beside the package.
-REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
+# The clone hfchat runs from, when it runs from one (the report card names its git commit).
+REPO_ROOT = PACKAGE.parent
+
+
+# Folders of the clone that the wheel ships inside the package (pyproject.toml maps them there).
+SHIPPED_FOLDERS = ("recipes", "accelerate_configs", "model_card")
+
+
+def shipped(name: str) -> Path:
+    """``recipes``, ``accelerate_configs`` or ``model_card``: in a clone the folder beside the package, in an
+    installed wheel the copy inside it."""
+    if name not in SHIPPED_FOLDERS:
+        raise ValueError(f"{name!r} is not one of the shipped folders {SHIPPED_FOLDERS}")
+    inside = PACKAGE / name
+    return inside if inside.is_dir() else REPO_ROOT / name
+
+
+def resolve_shipped(path: str | os.PathLike) -> Path:
+    """``path`` itself when it exists; otherwise a relative path into a shipped folder (a preset's
+    ``recipes/identity.yaml``) is the installed copy, so presets name their files the same way in a clone and in a
+    wheel."""
+    path = Path(path)
+    if path.exists() or path.is_absolute() or len(path.parts) < 2 or path.parts[0] not in SHIPPED_FOLDERS:
+        return path
+    installed = shipped(path.parts[0]).joinpath(*path.parts[1:])
+    return installed if installed.exists() else path
 
 
 def write_json_atomic(path: str | os.PathLike, data: dict) -> None:

@@ -18,10 +18,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .files import REPO_ROOT
+from .files import shipped
 from .report import HIDDEN_METRICS, STAGES, eval_table, format_value, parameter_count, stage_summary
 
-CARD_TEMPLATE = REPO_ROOT / "model_card" / "model_card.md.jinja"
+CARD_TEMPLATE = shipped("model_card") / "model_card.md.jinja"
 # What a model folder may hold that belongs on the Hub (checkpoints, optimizer states and training args stay home).
 UPLOADED = ("*.safetensors", "model.safetensors.index.json", "config.json", "generation_config.json",
             "configuration_hfchat.py", "modeling_hfchat.py", "tokenizer.json", "tokenizer_config.json",

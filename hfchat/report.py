@@ -65,6 +65,8 @@ def package_versions(names) -> dict[str, str | None]:
 
 def git_commit() -> str:
     """The repository's commit (with "+ changes" when the tree differs from it), or "-" outside a clone."""
+    if not (REPO_ROOT / ".git").exists():  # an installed wheel
+        return "-"
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
                                 timeout=10, check=True).stdout.strip()

@@ -23,16 +23,16 @@ POST_TRAINING_STAGES = ("sft", "dpo", "grpo")
 # per byte on the builtin stories validation split (all of it: fewer than 1,000 documents)
 SPEEDRUN_TASKS = {"builtin_math": 500, "builtin_preference": 200, "bpb": 1000}
 
-from .files import REPO_ROOT
+from .files import shipped
 
-RECIPES = REPO_ROOT / "recipes"
-ACCELERATE_CONFIGS = REPO_ROOT / "accelerate_configs"
+RECIPES = shipped("recipes")
+ACCELERATE_CONFIGS = shipped("accelerate_configs")
 
 
 def preset_config(preset: str, stage: str) -> Path:
     path = RECIPES / preset / f"{stage}.yaml"
     if not RECIPES.is_dir():
-        raise FileNotFoundError(f"speedrun: no recipes/ folder at {RECIPES}; run hfchat from a clone of the repository")
+        raise FileNotFoundError(f"speedrun: no recipes/ folder at {RECIPES}: reinstall hfchat")
     if not path.is_file():
         presets = sorted(p.name for p in RECIPES.iterdir() if (p / f"{stage}.yaml").is_file())
         raise ValueError(f"speedrun: unknown --preset {preset!r}; presets with a {stage} stage: {presets}")
@@ -67,14 +67,14 @@ def launch(stage: str, preset: str, args: list[str], processes: int) -> None:
     on_gpu = _cuda_devices() > 0
     accelerate_config = ACCELERATE_CONFIGS / ("ddp.yaml" if on_gpu else "cpu.yaml")
     command = [
-        str(Path(sys.executable).parent / "accelerate"), "launch", "--config_file", str(accelerate_config),
+        sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(accelerate_config),
         "--num_processes", str(processes), str(RECIPES / f"{stage}.py"),
         "--config", str(preset_config(preset, stage)), *args,
     ]  # fmt: skip
     if processes == 1:  # accelerate refuses a multi-process config with one process; plain python does the same job
         command = [sys.executable, str(RECIPES / f"{stage}.py"), "--config", str(preset_config(preset, stage)), *args]
     print(f"[speedrun] {' '.join(command)}", flush=True)
-    subprocess.run(command, check=True, cwd=REPO_ROOT)
+    subprocess.run(command, check=True)
 
 
 def _cuda_devices() -> int:

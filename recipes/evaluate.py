@@ -33,7 +33,8 @@ def main(args: EvalArguments) -> None:
         summary = evaluate(args.model_name_or_path, args.tasks, limit=args.limit, batch_size=args.batch_size,
                            output_dir=args.output_dir, sources=parse_task_data(args.task_data),
                            judge_endpoint=args.judge_endpoint, judge_model=args.judge_model, samples=args.samples,
-                           temperature=args.temperature, accelerator=accelerator)
+                           temperature=args.temperature, accelerator=accelerator,
+                           trust_remote_code=args.trust_remote_code)
     except ValueError as error:  # an unknown task, a bad flag, a model that does not load
         sys.exit(f"recipes/evaluate.py: {error}")
     if accelerator.is_main_process:

@@ -1,6 +1,9 @@
 """Shared fixtures, built once per session. No network."""
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,6 +21,27 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+# What pip prints when it cannot reach the package registry (the only reason the newest-release lane may skip).
+UNREACHABLE = ("NewConnectionError", "Max retries exceeded", "Temporary failure in name resolution",
+               "No matching distribution found", "Could not find a version")
+
+
+@pytest.fixture(scope="session")
+def newest_transformers():
+    """The newest transformers release on the registry (with the newest huggingface_hub, tokenizers and
+    safetensors), installed now into a folder beside the environment: what `pip install -U transformers` gives a
+    user today. Skips only when the registry cannot be reached."""
+    target = Path(sys.prefix) / "transformers-newest"
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+               "--upgrade", "--target", str(target), "transformers", "huggingface_hub", "tokenizers", "safetensors"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        if any(sign in result.stderr for sign in UNREACHABLE):
+            pytest.skip(f"the package registry cannot be reached: {result.stderr.strip().splitlines()[-1]}")
+        raise RuntimeError(f"installing the newest transformers failed: {result.stderr[-2000:]}")
+    return target
 
 
 @pytest.fixture(scope="session")

@@ -22,8 +22,11 @@ class RefuseHFChat(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, RefuseHFChat())
 """
-# transformers 4.57 installed beside the main environment by `make setup` (see Makefile).
-TRANSFORMERS4_PATH = Path(os.environ.get("HFCHAT_TRANSFORMERS4", Path(sys.prefix) / "transformers4"))
+# transformers releases beside the main environment, each in a folder of its own that a child process puts on
+# PYTHONPATH: 4.57 (the oldest supported) and 5.23 (the last before the cache rename) from `make setup` (see
+# Makefile); the newest release comes from the `newest_transformers` fixture.
+SIDE_TRANSFORMERS = {"4.57": Path(sys.prefix) / "transformers4", "5.23": Path(sys.prefix) / "transformers5.23"}
+TRANSFORMERS4_PATH = SIDE_TRANSFORMERS["4.57"]
 TOKENIZER_CORPUS = [
     "The quick brown fox jumps over the lazy dog.",
     "Once upon a time there was a little robot who loved to count: 1, 2, 3, 42, 1234567.",
@@ -32,6 +35,19 @@ TOKENIZER_CORPUS = [
     "Emoji work too 🙂🚀 and so do   runs of    whitespace.\n\n\tTabs and newlines.",
     "Ünïcödé àccents, naïve café, Straße.",
 ]
+
+
+def side_transformers(release: str, request=None) -> Path:
+    """The folder holding transformers ``release`` ("4.57", "5.23", or "newest" through ``request``'s fixture)."""
+    import pytest
+
+    if release == "newest":
+        return request.getfixturevalue("newest_transformers")
+    path = SIDE_TRANSFORMERS[release]
+    if not (path / "transformers").is_dir():
+        message = f"transformers {release} not installed at {path} (run `make setup`)"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    return path
 
 
 def tiny_config(**overrides):

@@ -12,7 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from tests.helpers import run_recipe
 
-COMMON = {"bf16": False, "trust_remote_code": True, "report_to": ["none"], "logging_steps": 1, "seed": 0,
+COMMON = {"bf16": False, "report_to": ["none"], "logging_steps": 1, "seed": 0,
           "learning_rate": 0.001, "save_total_limit": 1}
 STAGE_FIELDS = {
     "sft": {"datasets": [{"path": "builtin:chat", "split": "train[:48]"},

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from hfchat import save_tokenizer, train_tokenizer
-from tests.helpers import ACCELERATE, HFCHAT, REPO_ROOT, free_port
+from tests.helpers import ACCELERATE, REPO_ROOT, free_port
 
 WORDS = "the little cat saw a big red ball and ran to the park with her friend who was happy today".split()
 
@@ -126,47 +126,6 @@ def test_latest_without_checkpoints_starts_fresh_with_bf16_and_gradient_checkpoi
     run(run_args(corpus, out, **overrides), processes=1)
     assert (out / "model.safetensors").is_file()
     assert all(r["loss"] > 0 for r in metrics(out))
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(1500)
-def test_speedrun_smoke_run_writes_every_stage_and_skips_them_when_rerun(tmp_path):
-    out = tmp_path / "speedrun"
-    command = [HFCHAT, "speedrun", "--preset", "tiny", "--output-dir", str(out),
-               "--eval-limit", "8"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    first = subprocess.run([*command, "--max-steps", "2"], capture_output=True, text=True, env=env, timeout=900)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    assert "[hfchat] world size 2" in first.stdout
-    assert "[hfchat] sample: 'Once upon a time'" in first.stdout
-    for stage in ("sft", "dpo", "grpo"):
-        assert f"[hfchat] {stage}: world size 2" in first.stdout
-    for stage in ("base", "sft", "dpo", "grpo"):
-        AutoModelForCausalLM.from_pretrained(out / stage)
-        summary = json.loads((out / "eval" / f"{stage}.json").read_text())
-        assert summary["model"] == str(out / stage)
-        assert 0 <= summary["results"]["builtin_math"]["accuracy"] <= 1
-        assert 0 <= summary["results"]["builtin_preference"]["win_rate"] <= 1
-        assert summary["results"]["builtin_math"]["n"] == 8
-        assert summary["results"]["bpb"]["bits_per_byte"] > 0
-    report = (out / "report.md").read_text()
-    assert "| builtin_math | accuracy |" in report and "| base | sft | dpo | grpo |" in report
-    timings = json.loads((out / "stages.json").read_text())
-    assert set(timings) == {"tokenizer", "base", "sft", "dpo", "grpo", "eval/base", "eval/sft", "eval/dpo", "eval/grpo"}
-    for stage in ("base", "sft", "dpo", "grpo"):  # wall time, steps and final loss of every stage
-        row = next(line for line in report.splitlines() if line.startswith(f"| {stage} |"))
-        cells = [cell.strip() for cell in row.strip("|").split("|")]
-        assert cells[1].endswith((" s", " min")) and cells[2] != "-" and cells[6] != "-", row
-    assert "## Environment" in report and "torch 2." in report
-    assert (out / "report_loss.png").stat().st_size > 1000 and (out / "report_eval.png").stat().st_size > 1000
-    (out / "report.md").unlink()
-    rewritten = subprocess.run([HFCHAT, "report", "--run", str(out)], capture_output=True, text=True, timeout=120)
-    assert rewritten.returncode == 0 and (out / "report.md").is_file(), rewritten.stderr
-    assert (out / "tokenizer" / "tokenizer.json").is_file()
-    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.count("exists, skipped") == 9  # tokenizer, 4 models, 4 evaluations
-    assert "world size" not in again.stdout
 
 
 @pytest.mark.slow

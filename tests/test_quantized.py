@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import sys
 
 import huggingface_hub
 import pytest
@@ -11,6 +12,20 @@ from huggingface_hub import InferenceClient
 from hfchat.inference.loading import load_model
 from hfchat.serving.launch import running_server
 from tests.helpers import HFCHAT
+
+# `hfchat chat` in a process where bitsandbytes cannot be imported (an install without the quant extra).
+WITHOUT_BITSANDBYTES = r"""
+import importlib.abc, sys
+
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "bitsandbytes" or name.startswith("bitsandbytes."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, Refuse())
+from hfchat.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
 
 GREETING = "Hi! How can I help you today?"
 
@@ -34,6 +49,7 @@ def test_chat_and_serve_load_quantized(chat_model_dir, monkeypatch):
     result = subprocess.run([HFCHAT, "chat", "--model", str(chat_model_dir), "--load-in-4bit", "--temperature", "0",
                              "-p", "Hello"], capture_output=True, text=True, timeout=180, check=False)
     assert result.returncode == 0 and result.stdout.strip() == GREETING, result.stderr[-2000:]
+    assert "kernels" not in result.stderr  # no notice about a Hub kernel download
     both = subprocess.run([HFCHAT, "chat", "--model", str(chat_model_dir), "--load-in-4bit", "--load-in-8bit", "-p",
                            "Hello"], capture_output=True, text=True, timeout=60, check=False)
     assert both.returncode == 2 and "not allowed with argument" in both.stderr
@@ -44,3 +60,11 @@ def test_chat_and_serve_load_quantized(chat_model_dir, monkeypatch):
         reply = InferenceClient(base_url=url).chat_completion([{"role": "user", "content": "Hello"}], max_tokens=40,
                                                               temperature=0.0)
     assert reply.choices[0].message.content == GREETING
+
+
+def test_without_bitsandbytes_quantized_loading_is_one_line_naming_the_package(chat_model_dir):
+    result = subprocess.run([sys.executable, "-c", WITHOUT_BITSANDBYTES, "chat", "--model", str(chat_model_dir),
+                             "--load-in-4bit", "-p", "Hello"], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("hfchat chat: --load-in-4bit/--load-in-8bit need the bitsandbytes package: "
+                                     "pip install 'hfchat[quant]'")

@@ -27,12 +27,12 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import replace
-from pathlib import Path
 
 import datasets
 import yaml
 from trl import DatasetMixtureConfig, get_dataset
 
+from ..files import resolve_shipped
 from .builtin import BUILTIN_NAMES, DEFAULT_IDENTITY, builtin_dataset
 from .formatters import format_for_stage
 from .sources import BUILTIN_PREFIX
@@ -44,7 +44,7 @@ def load_identity(path: str | os.PathLike | None) -> dict[str, str] | None:
     """The model's ``name`` and ``creator`` from a small JSON or YAML file (None: the defaults)."""
     if path is None:
         return None
-    path = Path(path)
+    path = resolve_shipped(path)
     if not path.is_file():
         raise FileNotFoundError(f"identity_file {str(path)!r} does not exist")
     identity = yaml.safe_load(path.read_text())  # YAML reads JSON too

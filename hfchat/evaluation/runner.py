@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from ..files import write_json_atomic, write_jsonl_atomic
+from ..inference.loading import TRUST_REMOTE_CODE_HELP
 from ..inference.loading import load_model as load_for_inference
 from . import builtin_tasks, chat_tasks, code_tasks, core, judge, language_modeling
 from .scoring import centered, stderr
@@ -102,18 +103,20 @@ class EvalArguments:
     judge_model: str | None = field(default=None, metadata={"help": "model name to ask at judge_endpoint"})
     samples: int = field(default=1, metadata={"help": "replies per item for gsm8k and humaneval (pass@k)"})
     temperature: float | None = field(default=None, metadata={"help": "sampling temperature with samples > 1"})
+    trust_remote_code: bool = field(default=False, metadata={"help": TRUST_REMOTE_CODE_HELP})
 
 
-def load_model(model: str, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None):
+def load_model(model: str, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None,
+               trust_remote_code: bool = False):
     """(model, tokenizer) from a folder or Hub id; a model that does not load is a `ValueError` naming it."""
-    return load_for_inference(model, dtype=dtype, device=device)
+    return load_for_inference(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
 
 
 def evaluate(model: str, tasks: str | list[str], *, limit: int | Mapping[str, int] | None = None,
              batch_size: int = 64, output_dir: str | os.PathLike | None = None,
              sources: Mapping[str, str | dict] | None = None, judge_endpoint: str | None = None,
              judge_model: str | None = None, samples: int = 1, temperature: float | None = None,
-             accelerator=None) -> dict:
+             accelerator=None, trust_remote_code: bool = False) -> dict:
     """Run ``tasks`` on ``model`` (``limit``: items per task, one number or one per task; ``sources``: task name ->
     a data source spec replacing the task's default dataset); with ``output_dir``, write ``results.json`` and
     ``details/<task>.jsonl``. Running any ChatCORE task adds a ``chatcore`` entry. The ``judge`` task asks the
@@ -121,7 +124,8 @@ def evaluate(model: str, tasks: str | list[str], *, limit: int | Mapping[str, in
     replies per item at ``temperature`` (default 0.8 when sampling) give the generative tasks pass@k.
 
     With an `accelerate.Accelerator`, each process runs a contiguous shard of every task's items on its device;
-    the details are gathered, every process gets the same summary, and only the main process writes files."""
+    the details are gathered, every process gets the same summary, and only the main process writes files.
+    ``trust_remote_code`` lets a model that is neither hfchat's nor transformers' run its own code."""
     names = parse_tasks(tasks)
     sources = dict(sources or {})
     stray = [name for name in sources if name not in names]
@@ -135,7 +139,8 @@ def evaluate(model: str, tasks: str | list[str], *, limit: int | Mapping[str, in
     if samples > 1 and temperature <= 0:
         raise ValueError(f"--samples {samples} needs --temperature > 0 (got {temperature})")
     options = {"samples": samples, "temperature": temperature, "endpoint": judge_endpoint, "judge_model": judge_model}
-    loaded, tokenizer = load_model(model, device=accelerator.device if accelerator is not None else None)
+    loaded, tokenizer = load_model(model, device=accelerator.device if accelerator is not None else None,
+                                   trust_remote_code=trust_remote_code)
     shard = (accelerator.process_index, accelerator.num_processes) if accelerator is not None else None
     writes = output_dir is not None and (accelerator is None or accelerator.is_main_process)
     results = {}

@@ -17,11 +17,11 @@ import os
 from importlib.metadata import version
 from pathlib import Path
 
-from ..files import REPO_ROOT
+from ..files import shipped
 
 logger = logging.getLogger(__name__)
 
-TEMPLATES = REPO_ROOT / "model_card"
+TEMPLATES = shipped("model_card")
 APP_TEMPLATE = "space_app.py.jinja"
 README_TEMPLATE = "space_readme.md.jinja"
 SPACE_FILES = ("app.py", "requirements.txt", "README.md")
@@ -57,7 +57,18 @@ def space_requirements(in_process: bool) -> list[str]:
     """The app's pip requirements: the installed gradio exactly (the version the front matter names), and at least
     the installed versions of what the app imports."""
     names = ["huggingface_hub"] + (["transformers", "torch", "accelerate"] if in_process else [])
-    return [f"gradio=={version('gradio')}"] + [f"{name}>={_major_minor(version(name))}" for name in names]
+    return [f"gradio=={gradio_version()}"] + [f"{name}>={_major_minor(version(name))}" for name in names]
+
+
+def gradio_version() -> str:
+    """The installed gradio's version, which the Space pins (it is the one the app was tried with)."""
+    from importlib.metadata import PackageNotFoundError
+
+    try:
+        return version("gradio")
+    except PackageNotFoundError:
+        raise ValueError("the Space pins the gradio version it runs, and gradio is not installed: "
+                         "pip install 'hfchat[demo]'") from None
 
 
 def check_front_matter(readme: str | os.PathLike) -> dict:
@@ -104,7 +115,7 @@ def _readme(model: str, endpoint: str | None, title: str) -> str:
     if not on_hub:
         logger.warning("%s is not a Hub repo id: the README names no model, and only a local run can load it", model)
     data = SpaceCardData(title=title, emoji="💬", colorFrom="indigo", colorTo="blue", sdk="gradio",
-                         sdk_version=version("gradio"), app_file="app.py", pinned=False,
+                         sdk_version=gradio_version(), app_file="app.py", pinned=False,
                          models=[model] if on_hub else None, tags=["hfchat"])
     template = _template(README_TEMPLATE).read_text(encoding="utf-8")
     card = SpaceCard.from_template(data, template_str=template, model=model, model_link=on_hub, endpoint=endpoint)

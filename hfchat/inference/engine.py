@@ -39,6 +39,7 @@ from transformers import (
     StoppingCriteriaList,
 )
 
+from ..modeling import CACHE_NAME
 from ..tokenizer import TOOL_CALL_END, TOOL_CALL_START
 from .params import SamplingParams
 
@@ -360,11 +361,12 @@ class Engine:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, dtype: torch.dtype | str | None = None, device: str | None = None,
-                        quantization: str | None = None, **kwargs) -> Engine:
+                        quantization: str | None = None, trust_remote_code: bool = False, **kwargs) -> Engine:
         """Load a model folder or Hub id (see `hfchat.inference.loading.load_model`) into a new engine."""
         from .loading import load_model
 
-        model, tokenizer = load_model(name_or_path, dtype=dtype, device=device, quantization=quantization)
+        model, tokenizer = load_model(name_or_path, dtype=dtype, device=device, quantization=quantization,
+                                      trust_remote_code=trust_remote_code)
         return cls(model, tokenizer, **kwargs)
 
     def _count_finished(self, reason: str, tokens: int) -> None:
@@ -453,7 +455,7 @@ class Engine:
             cache = DynamicCache(config=self.model.config)
             positions = (mask[:, :-1].cumsum(-1) - 1).clamp(min=0)
             self.model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions,
-                       past_key_values=cache, use_cache=True, logits_to_keep=1)
+                       use_cache=True, logits_to_keep=1, **{CACHE_NAME: cache})
             layers = _cache_layers(cache)
         new = _Batch(ids, mask, layers, streams)
         if batch is None:
@@ -483,7 +485,7 @@ class Engine:
         config = GenerationConfig(do_sample=False, max_new_tokens=budget, eos_token_id=sorted(self.end_ids),
                                   pad_token_id=self.pad_id, use_cache=True)
         cache = batch.cache(self.model.config) if batch.layers else DynamicCache(config=self.model.config)
-        output = self.model.generate(input_ids=batch.ids, attention_mask=batch.mask, past_key_values=cache,
+        output = self.model.generate(input_ids=batch.ids, attention_mask=batch.mask, **{CACHE_NAME: cache},
                                      generation_config=config, logits_processor=LogitsProcessorList([sampler]),
                                      stopping_criteria=StoppingCriteriaList([_RowStopper(self, batch.streams, sampler)]))
         grown = output.shape[1] - length

@@ -9,9 +9,17 @@ import torch
 QUANTIZATION = ("4bit", "8bit")
 
 
+TRUST_REMOTE_CODE_HELP = ("run the Python code stored with a model that is not hfchat's (off by default: hfchat's own "
+                          "architecture and transformers' need none)")
+
+
 def load_model(name_or_path: str, dtype: torch.dtype | str | None = None, device: str | None = None,
-               quantization: str | None = None):
+               quantization: str | None = None, trust_remote_code: bool = False):
     """(model in eval mode, tokenizer) from a folder or Hub id; `ValueError` naming it when it does not load.
+
+    A repository's own Python code runs only with ``trust_remote_code`` (``--trust-remote-code``): hfchat models load
+    through the architecture registered on import, transformers' models through transformers; anything else with
+    code of its own is refused with an error that names the flag.
 
     ``dtype`` defaults to the checkpoint's own ("auto"), ``device`` to cuda when available, else cpu.
     ``quantization`` "4bit" (NF4, computing in float32 on CPU and bfloat16 on GPU) or "8bit" (LLM.int8) loads the
@@ -29,9 +37,13 @@ def load_model(name_or_path: str, dtype: torch.dtype | str | None = None, device
     if quantization is not None:
         options.update(_quantization_options(quantization, device))
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=True)
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, trust_remote_code=True, **options)
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, trust_remote_code=trust_remote_code, **options)
     except (OSError, ValueError, KeyError) as error:
+        if not trust_remote_code and "trust_remote_code" in str(error):
+            raise ValueError(f"--model {name_or_path!r} contains its own Python code, which hfchat runs only when "
+                             "asked: pass --trust-remote-code (trust_remote_code: true in a recipe) if you trust "
+                             "it") from None
         raise ValueError(f"--model {name_or_path!r} does not load as a causal language model: {error}") from error
     if quantization is None:
         model.to(device)
@@ -40,6 +52,7 @@ def load_model(name_or_path: str, dtype: torch.dtype | str | None = None, device
 
 def _quantization_options(quantization: str, device: str) -> dict:
     """``from_pretrained`` keywords that quantize with bitsandbytes onto ``device``."""
+    import logging
     import warnings
 
     from transformers import BitsAndBytesConfig
@@ -47,10 +60,15 @@ def _quantization_options(quantization: str, device: str) -> dict:
     if quantization not in QUANTIZATION:
         raise ValueError(f"quantization {quantization!r}: choose from {', '.join(QUANTIZATION)} (--load-in-4bit, "
                          "--load-in-8bit)")
+    # On CPUs with AVX-512 BF16, bitsandbytes asks the `kernels` package for a faster 4-bit kernel downloaded from
+    # the Hub at run time (code hfchat does not install or run unasked) and warns when it cannot; its own CPU kernel
+    # then runs, with the same results. The warning is about that download, so it is not shown.
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
     try:
         import bitsandbytes  # noqa: F401
     except ImportError as error:
-        raise ValueError("--load-in-4bit/--load-in-8bit need bitsandbytes: pip install 'hfchat[quant]'") from error
+        raise ValueError(f"--load-in-4bit/--load-in-8bit need the {error.name or 'bitsandbytes'} package: "
+                         "pip install 'hfchat[quant]'") from None
     on_cpu = torch.device(device).type == "cpu"
     if quantization == "4bit":
         config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",

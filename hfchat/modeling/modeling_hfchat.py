@@ -27,8 +27,20 @@ except ImportError:
     from torch.nn import init
 
 TRANSFORMERS_5 = int(transformers.__version__.split(".")[0]) >= 5
+_MASK_PARAMETERS = inspect.signature(create_causal_mask).parameters
 # transformers 5 renamed `input_embeds` to `inputs_embeds` and dropped `cache_position` from the mask factory.
-MASK_TAKES_CACHE_POSITION = "cache_position" in inspect.signature(create_causal_mask).parameters
+MASK_TAKES_CACHE_POSITION = "cache_position" in _MASK_PARAMETERS
+# transformers 5.24 renamed the KV cache from `past_key_values` to `cache`: the argument of every `forward`, of
+# `generate` and of the mask factories, and the field of the model outputs (the old name warns until 5.40). The
+# models' `forward` takes both; inside, and to transformers, the cache goes under the running version's name.
+CACHE_NAME = "cache" if "cache" in _MASK_PARAMETERS else "past_key_values"
+
+
+def _one_cache(cache: Cache | None, past_key_values: Cache | None) -> Cache | None:
+    """The cache a caller passed, under either name."""
+    if cache is not None and past_key_values is not None:
+        raise ValueError("pass the KV cache as `cache` or as `past_key_values`, not both")
+    return cache if cache is not None else past_key_values
 
 
 class HFChatRMSNorm(nn.Module):
@@ -151,10 +163,10 @@ class HFChatAttention(nn.Module):
         hidden_states: torch.Tensor,
         position_embeddings: tuple[torch.Tensor, torch.Tensor],
         attention_mask: torch.Tensor | None,
-        past_key_values: Cache | None = None,
         cache_position: torch.Tensor | None = None,
         **kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        cache = kwargs.pop(CACHE_NAME, None)
         input_shape = hidden_states.shape[:-1]
         hidden_shape = (*input_shape, -1, self.head_dim)
         query = self.q_norm(self.q_proj(hidden_states).view(hidden_shape)).transpose(1, 2)
@@ -165,10 +177,10 @@ class HFChatAttention(nn.Module):
         cos, sin = position_embeddings
         query, key = apply_rotary_pos_emb(query, key, cos.to(query.dtype), sin.to(query.dtype))
 
-        if past_key_values is not None:
+        if cache is not None:
             # transformers 4.x caches need the write position; 5.x caches track it themselves.
             cache_kwargs = () if cache_position is None else ({"cache_position": cache_position},)
-            key, value = past_key_values.update(key, value, self.layer_idx, *cache_kwargs)
+            key, value = cache.update(key, value, self.layer_idx, *cache_kwargs)
 
         attention_interface: Callable = eager_attention_forward
         if self.config._attn_implementation != "eager":
@@ -218,14 +230,13 @@ class HFChatDecoderLayer(GradientCheckpointingLayer):
         hidden_states: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
-        past_key_values: Cache | None = None,
         **kwargs,
     ) -> torch.Tensor:
+        """``kwargs`` carry the cache under `CACHE_NAME`, where gradient checkpointing looks for it."""
         attn_out, _ = self.self_attn(
             self.input_layernorm(hidden_states),
             position_embeddings=position_embeddings,
             attention_mask=attention_mask,
-            past_key_values=past_key_values,
             **kwargs,
         )
         hidden_states = hidden_states + attn_out
@@ -238,7 +249,7 @@ class HFChatPreTrainedModel(PreTrainedModel):
     base_model_prefix = "model"
     supports_gradient_checkpointing = True
     _no_split_modules = ["HFChatDecoderLayer"]
-    _skip_keys_device_placement = ["past_key_values"]
+    _skip_keys_device_placement = [CACHE_NAME]
     _supports_flash_attn = True
     _supports_flash_attn_2 = True
     _supports_sdpa = True
@@ -321,8 +332,11 @@ class HFChatModel(HFChatPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
+        cache: Cache | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPast:
+        """The KV cache comes as ``cache`` (transformers >= 5.24) or ``past_key_values`` (before)."""
+        cache = _one_cache(cache, past_key_values)
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("HFChatModel.forward: pass exactly one of `input_ids` or `inputs_embeds`")
         if inputs_embeds is None:
@@ -334,7 +348,7 @@ class HFChatModel(HFChatPreTrainedModel):
         kwargs.pop("output_attentions", None)
 
         seq_len = inputs_embeds.shape[1]
-        past_seen = past_key_values.get_seq_length() if past_key_values is not None else 0
+        past_seen = cache.get_seq_length() if cache is not None else 0
         # transformers 4.x generate passes `cache_position`; 5.x does not, so derive it from the cache.
         cache_position = kwargs.pop("cache_position", None)
         if cache_position is None and MASK_TAKES_CACHE_POSITION:
@@ -346,9 +360,9 @@ class HFChatModel(HFChatPreTrainedModel):
 
         # The mask is built before a fresh cache is created: with no cache and no padding mask, transformers reads
         # packed rows (positions restarting at each document) from `position_ids` and masks across documents.
-        causal_mask = self._causal_mask(attention_mask, inputs_embeds, past_key_values, position_ids, cache_position)
-        if use_cache and past_key_values is None:
-            past_key_values = DynamicCache(config=self.config)
+        causal_mask = self._causal_mask(attention_mask, inputs_embeds, cache, position_ids, cache_position)
+        if use_cache and cache is None:
+            cache = DynamicCache(config=self.config)
 
         hidden_states = inputs_embeds
         position_embeddings = self.rotary_emb(hidden_states, position_ids)
@@ -361,8 +375,8 @@ class HFChatModel(HFChatPreTrainedModel):
                 attention_mask=causal_mask,
                 position_embeddings=position_embeddings,
                 position_ids=position_ids,
-                past_key_values=past_key_values,
                 cache_position=cache_position,
+                **{CACHE_NAME: cache},
                 **kwargs,
             )
         hidden_states = self.norm(hidden_states)
@@ -370,17 +384,17 @@ class HFChatModel(HFChatPreTrainedModel):
             all_hidden_states += (hidden_states,)
         return BaseModelOutputWithPast(
             last_hidden_state=hidden_states,
-            past_key_values=past_key_values if use_cache else None,
             hidden_states=all_hidden_states,
+            **{CACHE_NAME: cache if use_cache else None},
         )
 
-    def _causal_mask(self, attention_mask, inputs_embeds, past_key_values, position_ids, cache_position):
+    def _causal_mask(self, attention_mask, inputs_embeds, cache, position_ids, cache_position):
         if isinstance(attention_mask, dict):  # already prepared, e.g. by `generate`
             return attention_mask["full_attention"]
         mask_kwargs = {
             "config": self.config,
             "attention_mask": attention_mask,
-            "past_key_values": past_key_values,
+            CACHE_NAME: cache,
             "position_ids": position_ids,
         }
         if MASK_TAKES_CACHE_POSITION:
@@ -436,14 +450,16 @@ class HFChatForCausalLM(HFChatPreTrainedModel, GenerationMixin):
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        cache: Cache | None = None,
         **kwargs,
     ) -> CausalLMOutputWithPast:
+        """The KV cache comes as ``cache`` (transformers >= 5.24) or ``past_key_values`` (before)."""
         return_dict = kwargs.pop("return_dict", None)
         outputs = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=_one_cache(cache, past_key_values),
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             output_hidden_states=output_hidden_states,
@@ -462,10 +478,10 @@ class HFChatForCausalLM(HFChatPreTrainedModel, GenerationMixin):
         output = CausalLMOutputWithPast(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
             hidden_states=outputs.hidden_states,
+            **{CACHE_NAME: getattr(outputs, CACHE_NAME)},
         )
         return output.to_tuple() if return_dict is False else output
 
 
-__all__ = ["HFChatPreTrainedModel", "HFChatModel", "HFChatForCausalLM"]
+__all__ = ["CACHE_NAME", "HFChatPreTrainedModel", "HFChatModel", "HFChatForCausalLM"]
