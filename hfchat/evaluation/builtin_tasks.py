@@ -19,10 +19,11 @@ function turns them into the metric values.
 
 import torch
 
+from ..chat_encoding import encode_chat
 from ..data.builtin import CALCULATOR_TOOL, builtin_dataset
 from ..rewards import completion_text, is_correct
 from ..rewards import format as format_reward
-from ..tokenizer import parse_tool_calls
+from ..tokenizer import IM_END, parse_tool_calls
 from .language_modeling import scored_logprobs
 from .scoring import means, shard_of
 
@@ -30,36 +31,39 @@ MATH_MAX_NEW_TOKENS = 48
 TOOLS_MAX_NEW_TOKENS = 64
 
 
-def _prompt_texts(tokenizer, prompts: list[list[dict]]) -> list[str]:
-    return [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+def chat_prompts(tokenizer, conversations: list[list[dict]], tools: list[dict] | None = None) -> list[list[int]]:
+    """The token ids of each conversation ending with the assistant's generation prompt, the conversation's own
+    text never turned into control tokens (`hfchat.chat_encoding`)."""
+    return [encode_chat(tokenizer, c, tools=tools, add_generation_prompt=True) for c in conversations]
 
 
 def _end_ids(tokenizer) -> list[int]:
     return sorted({tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.bos_token_id, tokenizer.eos_token_id})
 
 
-def generate_greedy(model, tokenizer, texts: list[str], max_new_tokens: int, batch_size: int,
+def generate_greedy(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, batch_size: int,
                     skip_special_tokens: bool = True) -> list[tuple[str, bool]]:
-    """(reply, ended its turn) for each prompt text, greedy (see `generate_replies`)."""
-    return [replies[0] for replies in generate_replies(model, tokenizer, texts, max_new_tokens, batch_size,
+    """(reply, ended its turn) for each prompt's token ids, greedy (see `generate_replies`)."""
+    return [replies[0] for replies in generate_replies(model, tokenizer, prompts, max_new_tokens, batch_size,
                                                        skip_special_tokens=skip_special_tokens)]
 
 
 @torch.inference_mode()
-def generate_replies(model, tokenizer, texts: list[str], max_new_tokens: int, batch_size: int,
+def generate_replies(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, batch_size: int,
                      skip_special_tokens: bool = True, samples: int = 1, temperature: float = 0.0,
                      seed: int = 0) -> list[list[tuple[str, bool]]]:
-    """``samples`` (reply, ended its turn) pairs for each prompt text: greedy when ``temperature`` is 0, else
-    sampled at that temperature (seeded: the same texts, batch size and seed give the same replies). Batched with
+    """``samples`` (reply, ended its turn) pairs for each prompt's token ids (`chat_prompts`): greedy when
+    ``temperature`` is 0, else sampled at that temperature (seeded: the same prompts, batch size and seed give the
+    same replies). Batched with
     left padding, prompts of similar length together, ``batch_size`` rows (prompts x samples) per batch. Replies
     are cut to fit the model's context; a prompt that fills it alone gets empty replies."""
     if samples < 1 or (samples > 1 and temperature <= 0):
         raise ValueError(f"samples={samples} with temperature={temperature}: several samples need a temperature > 0")
     end_of_turn, stops = tokenizer.convert_tokens_to_ids("<|im_end|>"), _end_ids(tokenizer)
     context = int(getattr(model.config, "max_position_embeddings", 0) or 1 << 30)
-    encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
-    replies: list[list[tuple[str, bool]]] = [[("", False)] * samples for _ in texts]
+    encoded = prompts
+    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+    replies: list[list[tuple[str, bool]]] = [[("", False)] * samples for _ in prompts]
     fitting = [i for i in order if len(encoded[i]) < context]
     pad, prompts_per_batch = tokenizer.pad_token_id, max(1, batch_size // samples)
     sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if temperature > 0 \
@@ -92,8 +96,8 @@ def builtin_math(model, tokenizer, limit: int | None = None, batch_size: int = 6
                  shard: tuple[int, int] | None = None) -> list[dict]:
     rows = builtin_dataset("math", "test")
     rows = shard_of(rows.select(range(min(limit, len(rows)))) if limit else rows, shard)
-    texts = _prompt_texts(tokenizer, [row["prompt"] for row in rows])
-    replies = generate_greedy(model, tokenizer, texts, MATH_MAX_NEW_TOKENS, batch_size)
+    prompts = chat_prompts(tokenizer, [row["prompt"] for row in rows])
+    replies = generate_greedy(model, tokenizer, prompts, MATH_MAX_NEW_TOKENS, batch_size)
     details = []
     for row, (reply, ended) in zip(rows, replies):
         details.append({"prompt": row["prompt"][-1]["content"], "target": row["answer"], "prediction": reply,
@@ -115,14 +119,13 @@ def builtin_tools(model, tokenizer, limit: int | None = None, batch_size: int = 
         if turn is not None:
             expression = messages[turn]["tool_calls"][0]["function"]["arguments"]["expression"]
             items.append(([{"role": m["role"], "content": m["content"]} for m in messages[:turn]], expression))
-    texts = [tokenizer.apply_chat_template(prompt, tools=[CALCULATOR_TOOL], tokenize=False,
-                                           add_generation_prompt=True) for prompt, _ in items]
+    prompts = chat_prompts(tokenizer, [prompt for prompt, _ in items], tools=[CALCULATOR_TOOL])
     room = model.config.max_position_embeddings - TOOLS_MAX_NEW_TOKENS  # conversations too long for it are left out
-    kept = [i for i, text in enumerate(texts) if len(tokenizer(text, add_special_tokens=False)["input_ids"]) <= room]
+    kept = [i for i, ids in enumerate(prompts) if len(ids) <= room]
     kept = kept[:limit] if limit else kept
     kept = shard_of(kept, shard)
-    items, texts = [items[i] for i in kept], [texts[i] for i in kept]
-    replies = generate_greedy(model, tokenizer, texts, TOOLS_MAX_NEW_TOKENS, batch_size, skip_special_tokens=False)
+    items, prompts = [items[i] for i in kept], [prompts[i] for i in kept]
+    replies = generate_greedy(model, tokenizer, prompts, TOOLS_MAX_NEW_TOKENS, batch_size, skip_special_tokens=False)
     details = []
     for (prompt, expression), (reply, _) in zip(items, replies):
         calls = parse_tool_calls(reply)
@@ -141,14 +144,15 @@ def reply_logprobs(model, tokenizer, prompts: list[list[dict]], replies: list[li
                    batch_size: int) -> list[float]:
     """Total log-probability of each reply's tokens (with its closing <|im_end|>) after its chat prompt."""
     rows = []
+    end_of_turn = tokenizer.convert_tokens_to_ids(IM_END)
     for prompt, reply in zip(prompts, replies):
-        head = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-        whole = tokenizer.apply_chat_template(prompt + reply, tokenize=False)
-        if not whole.startswith(head):
-            raise ValueError(f"the chat template renders the prompt differently inside the conversation: {head!r}")
-        head_ids = tokenizer(head, add_special_tokens=False)["input_ids"]
-        reply_ids = tokenizer(whole[len(head):].rstrip("\n"), add_special_tokens=False)["input_ids"]
-        rows.append((head_ids + reply_ids, len(head_ids)))
+        head = encode_chat(tokenizer, prompt, add_generation_prompt=True)
+        whole = encode_chat(tokenizer, prompt + reply)
+        if whole[:len(head)] != head:
+            raise ValueError("the chat template renders the prompt differently inside the conversation: "
+                             f"{tokenizer.decode(head)!r}")
+        last_end = len(whole) - whole[::-1].index(end_of_turn) if end_of_turn in whole[len(head):] else len(whole)
+        rows.append((whole[:last_end], len(head)))  # up to the reply's closing end of turn, not the newline after
     return scored_logprobs(model, rows, tokenizer.pad_token_id, batch_size)
 
 

@@ -27,7 +27,7 @@ import torch
 
 from ..data.sources import load_source
 from ..rewards import final_answer, is_correct
-from .builtin_tasks import generate_replies
+from .builtin_tasks import chat_prompts, generate_replies
 from .language_modeling import scored_logprobs
 from .scoring import means, pass_at_k_metrics, shard_of, shard_seed
 
@@ -78,13 +78,17 @@ def _rows(task: str, source, limit: int | None, shard: tuple[int, int] | None) -
 def letter_scores(model, tokenizer, prompts: list[list[dict]], n_choices: list[int], batch_size: int) -> list[int]:
     """The index of the best letter after each chat prompt (among its item's first ``n`` letters)."""
     letter_ids = [tokenizer.convert_tokens_to_ids(tokenizer.tokenize(letter))[0] for letter in LETTERS]
-    texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+    encoded = chat_prompts(tokenizer, prompts)
     picks = []
-    for start in range(0, len(texts), batch_size):
-        batch = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True, padding_side="left",
-                          add_special_tokens=False).to(model.device)
-        positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)  # left padding: real positions
-        logits = model(**batch, position_ids=positions, use_cache=False, logits_to_keep=1).logits[:, -1].float()
+    for start in range(0, len(encoded), batch_size):
+        rows = encoded[start:start + batch_size]
+        width = max(len(ids) for ids in rows)
+        input_ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(ids)) + ids for ids in rows],
+                                 device=model.device)
+        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in rows], device=model.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding: real positions
+        logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=False,
+                       logits_to_keep=1).logits[:, -1].float()
         for row, n in zip(logits, n_choices[start:start + batch_size]):
             picks.append(int(row[letter_ids[:n]].argmax()))
     return picks
@@ -140,9 +144,8 @@ def gsm8k(model, tokenizer, limit: int | None = None, batch_size: int = 32, sour
     for row in rows[:1]:
         if "question" not in row or "answer" not in row:
             raise ValueError(f"{name}: gsm8k rows need columns question and answer, got {sorted(row)}")
-    texts = [tokenizer.apply_chat_template([{"role": "user", "content": row["question"]}], tokenize=False,
-                                           add_generation_prompt=True) for row in rows]
-    replies = generate_replies(model, tokenizer, texts, GSM8K_MAX_NEW_TOKENS, batch_size, samples=samples,
+    prompts = chat_prompts(tokenizer, [[{"role": "user", "content": row["question"]}] for row in rows])
+    replies = generate_replies(model, tokenizer, prompts, GSM8K_MAX_NEW_TOKENS, batch_size, samples=samples,
                                temperature=temperature, seed=shard_seed(shard))
     details = []
     for row, row_replies in zip(rows, replies):

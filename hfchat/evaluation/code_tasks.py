@@ -16,7 +16,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 from ..tools.sandbox import run_python
-from .builtin_tasks import generate_replies
+from .builtin_tasks import chat_prompts, generate_replies
 from .scoring import pass_at_k_metrics, shard_of, shard_seed
 
 MAX_NEW_TOKENS = 512
@@ -60,10 +60,9 @@ def score(problems: list[dict], completions: list[str], workers: int = 2) -> lis
 def humaneval(model, tokenizer, limit: int | None = None, batch_size: int = 16, source=None,
               shard: tuple[int, int] | None = None, samples: int = 1, temperature: float = 0.0) -> list[dict]:
     problems = shard_of(load_problems(source)[:limit], shard)
-    texts = [tokenizer.apply_chat_template(
-        [{"role": "user", "content": f"{INSTRUCTION}\n\n```python\n{p['prompt']}```"}], tokenize=False,
-        add_generation_prompt=True) for p in problems]
-    replies = generate_replies(model, tokenizer, texts, MAX_NEW_TOKENS, batch_size, samples=samples,
+    prompts = chat_prompts(tokenizer, [[{"role": "user", "content": f"{INSTRUCTION}\n\n```python\n{p['prompt']}```"}]
+                                       for p in problems])
+    replies = generate_replies(model, tokenizer, prompts, MAX_NEW_TOKENS, batch_size, samples=samples,
                                temperature=temperature, seed=shard_seed(shard))
     flat = score([p for p in problems for _ in range(samples)], [reply for row in replies for reply, _ in row])
     details = []

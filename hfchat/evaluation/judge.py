@@ -15,7 +15,7 @@ import os
 import re
 
 from ..data.sources import load_source
-from .builtin_tasks import generate_greedy
+from .builtin_tasks import chat_prompts, generate_greedy
 from .scoring import shard_of
 
 JUDGE_PROMPT = """You are grading an AI assistant's answer to an instruction.
@@ -91,9 +91,8 @@ def judge(model, tokenizer, limit: int | None = None, batch_size: int = 32, sour
     from huggingface_hub import InferenceClient
 
     items = shard_of(judge_items(source, limit), shard)
-    prompts = [tokenizer.apply_chat_template(
-        [{"role": "user", "content": item["instruction"] + (f"\n\n{item['input']}" if item["input"] else "")}],
-        tokenize=False, add_generation_prompt=True) for item in items]
+    prompts = chat_prompts(tokenizer, [[{"role": "user", "content": item["instruction"] + (
+        f"\n\n{item['input']}" if item["input"] else "")}] for item in items])
     replies = [reply for reply, _ in generate_greedy(model, tokenizer, prompts, MAX_NEW_TOKENS, batch_size)]
     client = InferenceClient(base_url=endpoint, api_key=os.environ.get("HFCHAT_JUDGE_API_KEY"))
     details = []

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from ..chat_encoding import encode_chat
 from ..tokenizer import TOOL_CALL_START, parse_tool_calls
 from ..tools.calculator import run_tool_call
 from .engine import Engine, Stream
@@ -64,9 +65,9 @@ def fit_conversation(tokenizer, messages: list[dict], max_prompt_tokens: int,
 
 
 def encode_prompt(tokenizer, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
-    """Token ids of ``messages`` rendered by the chat template, ending with the assistant's generation prompt."""
-    text = tokenizer.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=True)
-    return tokenizer(text, add_special_tokens=False)["input_ids"]
+    """Token ids of ``messages`` rendered by the chat template, ending with the assistant's generation prompt; what
+    the messages say is text, never control tokens (`hfchat.chat_encoding`)."""
+    return encode_chat(tokenizer, messages, tools=tools, add_generation_prompt=True)
 
 
 class ChatTurn:

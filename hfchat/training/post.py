@@ -24,6 +24,7 @@ from trl import DatasetMixtureConfig, ModelConfig
 from trl.chat_template_utils import has_generation_markers
 from trl.scripts.utils import DatasetConfig
 
+from ..chat_encoding import content_as_text
 from ..data.mixture import describe, load_identity, load_mixture
 from ..files import write_json_atomic
 from ..tokenizer import save_tokenizer
@@ -105,7 +106,8 @@ def load_tokenizer(model_args: ModelConfig, training_args) -> transformers.PreTr
     if END_OF_TURN not in tokenizer.get_vocab():
         raise ValueError(f"model_name_or_path {model_args.model_name_or_path!r}: the tokenizer has no {END_OF_TURN} "
                          "token to end a turn with")
-    return tokenizer
+    # TRL tokenizes the conversations itself: a `<|im_end|>` inside a row's text must stay text, not a forged turn.
+    return content_as_text(tokenizer)
 
 
 def set_model_init_kwargs(model_args: ModelConfig, training_args) -> None:
