@@ -188,6 +188,10 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cors-allow-origins", nargs="*", default=[], help="origins allowed by CORS (default: none)")
     parser.add_argument("--max-batch-size", type=int, default=16, help="requests per generate call (default: 16)")
     parser.add_argument("--max-concurrent-requests", type=int, default=64, help="more get 429 (default: 64)")
+    from .serving.body_guard import DEFAULT_MAX_BODY_BYTES
+
+    parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
+                        help=f"larger request bodies get 413 (default: {DEFAULT_MAX_BODY_BYTES:,})")
     parser.add_argument("--max-input-tokens", type=int, default=None, help="default: the model's context - 1")
     parser.add_argument("--max-total-tokens", type=int, default=None, help="input + new tokens (default: context)")
     parser.add_argument("--max-new-tokens", type=int, default=256, help="when a request sets none (default: 256)")
@@ -207,6 +211,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         return 2
     config = ServeConfig(model_id=args.model_id or args.model, max_input_tokens=args.max_input_tokens,
                          max_total_tokens=args.max_total_tokens, max_concurrent_requests=args.max_concurrent_requests,
+                         max_body_bytes=args.max_body_bytes,
                          default_max_new_tokens=args.max_new_tokens, api_key=args.api_key,
                          cors_allow_origins=args.cors_allow_origins, execute_tools=not args.no_tools)
     print(f"hfchat serve: {args.model} on http://{args.host}:{args.port} (chat page at /, OpenAI API at /v1, "

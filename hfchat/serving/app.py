@@ -40,6 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..inference import Engine, SamplingParams
 from ..inference.chat import ChatTurn, ContextError, tool_call_json
+from .body_guard import DEFAULT_MAX_BODY_BYTES, BodyGuard
 from .schemas import ChatCompletionRequest, CompletionRequest, GenerateRequest, TokenizeRequest
 
 OPENAI_FINISH = {"eos_token": "stop", "stop_sequence": "stop", "length": "length", "cancelled": "stop",
@@ -58,6 +59,7 @@ class ServeConfig:
     api_key: str | None = None
     cors_allow_origins: list[str] = field(default_factory=list)
     execute_tools: bool = True
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
 
 class ApiError(Exception):
@@ -95,14 +97,20 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
                            allow_headers=["*"])
 
     # ------------------------------------------------------------------------------------------- errors and auth
-    def error_response(request: Request, error: ApiError) -> JSONResponse:
+    def error_payload(path: str, error: ApiError) -> dict:
         metrics.add(f'hfchat_request_errors_total{{status="{error.status}"}}')
-        if request.url.path.startswith("/v1"):
+        if path.startswith("/v1"):
             kind = {401: "authentication_error", 429: "rate_limit_error"}.get(error.status, "invalid_request_error")
-            body = {"error": {"message": error.message, "type": kind, "param": error.param, "code": None}}
-        else:
-            body = {"error": error.message, "error_type": error.error_type}
-        return JSONResponse(body, status_code=error.status)
+            return {"error": {"message": error.message, "type": kind, "param": error.param, "code": None}}
+        return {"error": error.message, "error_type": error.error_type}
+
+    def error_response(request: Request, error: ApiError) -> JSONResponse:
+        return JSONResponse(error_payload(request.url.path, error), status_code=error.status)
+
+    # Malformed bodies are answered before any route runs (inside the API-key check below, so 401 comes first).
+    app.add_middleware(BodyGuard, max_body_bytes=config.max_body_bytes,
+                       error_payload=lambda path, status, message: error_payload(
+                           path, ApiError(status, message, "body", "validation")))
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError):
