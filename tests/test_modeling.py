@@ -113,6 +113,28 @@ def test_cached_and_uncached_greedy_generation_agree():
     assert torch.equal(cached, uncached)
 
 
+@pytest.mark.parametrize("name", ["cache", "past_key_values"])
+def test_forward_takes_the_cache_under_both_names_without_a_warning(name):
+    """transformers >= 5.24 passes the cache as ``cache``, older releases and many callers as ``past_key_values``
+    (pytest's filterwarnings turns a deprecation warning from hfchat into an error)."""
+    from transformers import DynamicCache
+
+    from hfchat.modeling import CACHE_NAME
+
+    model = tiny_model()
+    ids = torch.tensor([[1, 2, 3, 4, 5, 6]])
+    with torch.no_grad():
+        whole = model(ids).logits[:, -1]
+        cache = DynamicCache(config=model.config)
+        model(ids[:, :-1], **{name: cache})
+        step = model(ids[:, -1:], **{name: cache})
+    assert cache.get_seq_length() == 6
+    assert getattr(step, CACHE_NAME) is cache
+    torch.testing.assert_close(step.logits[:, -1], whole, atol=ATOL, rtol=ATOL)
+    with pytest.raises(ValueError, match="not both"):
+        model(ids, cache=cache, past_key_values=cache)
+
+
 def test_static_cache_generation_matches_dynamic():
     model = tiny_model()
     prompt = torch.tensor([[9, 8, 7, 6]])
