@@ -146,7 +146,7 @@ def test_bad_requests_get_4xx_naming_the_field_and_the_server_keeps_serving(serv
         assert 400 <= response.status_code < 500, body
         assert response.json()["error"]["param"] == field, (body, response.json())
     response = httpx.post(url, content=b"{not json", headers={"content-type": "application/json"}, timeout=30)
-    assert response.status_code == 422 and "not valid JSON" in response.json()["error"]["message"]
+    assert response.status_code == 400 and "not valid JSON" in response.json()["error"]["message"]
     response = httpx.post(f"{server}/generate", json={"inputs": "", "parameters": {"max_new_tokens": 5}}, timeout=30)
     assert response.status_code == 422 and response.json()["error_type"] == "validation"
     response = httpx.post(f"{server}/generate", json={"inputs": "hi " * 3000}, timeout=30)

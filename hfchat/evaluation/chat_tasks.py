@@ -121,7 +121,8 @@ def multiple_choice(task: str, model, tokenizer, limit: int | None = None, batch
         per_byte = [s / max(len(f" {c}".encode()), 1) for s, c in zip(sums, choices)]
         details.append({"prompt": prompt[0]["content"], "target": LETTERS[answer], "prediction": LETTERS[pick],
                         "score": float(pick == answer), "acc": float(_best(sums) == answer),
-                        "acc_norm": float(_best(per_byte) == answer), "random_baseline": 1 / len(choices)})
+                        "acc_norm": float(_best(per_byte) == answer), "random_baseline": 1 / len(choices),
+                        "choice_logprobs": sums})
     return details
 
 

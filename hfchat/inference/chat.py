@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from ..chat_encoding import encode_chat
 from ..tokenizer import TOOL_CALL_START, parse_tool_calls
 from ..tools.calculator import run_tool_call
-from .engine import Engine, Stream
+from .engine import Engine, Stream, Token
 from .params import SamplingParams
 
 
@@ -36,6 +36,7 @@ class ChatEvent:
 
     type: str
     text: str = ""
+    token: Token | None = None  # "text" events: the generated token the text came with
     tool_call: dict | None = None
     result: str | None = None
     finish_reason: str | None = None
@@ -117,8 +118,8 @@ class ChatTurn:
             in_call = False
             for token in stream:
                 in_call = in_call or token.id == self._tool_start
-                if token.text and not in_call:
-                    yield ChatEvent("text", text=token.text)
+                if not in_call and not token.special:  # text may be "" while a character is incomplete
+                    yield ChatEvent("text", text=token.text, token=token)
             completion_tokens += len(stream.tokens)
             reason = stream.finish_reason
             if stream.error:

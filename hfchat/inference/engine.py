@@ -50,12 +50,14 @@ FINISH_REASONS = ("length", "eos_token", "stop_sequence", "cancelled", "error")
 class Token:
     """One generated token: its id, the text it adds to the reply (may be "" while a character or a possible stop
     string is incomplete, or for an end-of-turn token), its log-probability under the model (after the repetition
-    penalty, before temperature), and whether it is a special token."""
+    penalty, before temperature), whether it is a special token, and the (id, log-probability) pairs of the
+    request's ``top_logprobs`` most likely tokens at its position, most likely first."""
 
     id: int
     text: str
     logprob: float
     special: bool
+    top: tuple[tuple[int, float], ...] = ()
 
 
 class Stream:
@@ -137,7 +139,7 @@ class Stream:
         return self._cancelled.is_set()
 
     # ------------------------------------------------------------------------------------------------- engine side
-    def _add(self, token_id: int, logprob: float) -> bool:
+    def _add(self, token_id: int, logprob: float, top: tuple[tuple[int, float], ...] = ()) -> bool:
         """Record one generated token and hand out its text; True when the request is finished."""
         if self.first_token_time is None:
             self.first_token_time = time.perf_counter()
@@ -161,7 +163,7 @@ class Stream:
         safe = len(full) if reason else len(full) - _held_back(full, self.params.stop)
         delta = full[self._visible:safe] if safe > self._visible else ""
         self._visible = max(self._visible, safe)
-        token = Token(token_id, delta, logprob, token_id in engine.special_ids)
+        token = Token(token_id, delta, logprob, token_id in engine.special_ids, top)
         self.tokens.append(token)
         if reason:  # the stream is finished before its last token is handed out
             self._finish(reason, full, last=token)
@@ -225,6 +227,7 @@ class _RowSampler(LogitsProcessor):
     def __init__(self, streams: list[Stream], pad_id: int):
         self.streams, self.pad_id = streams, pad_id
         self.logprobs = [0.0] * len(streams)
+        self.tops: list[tuple[tuple[int, float], ...]] = [()] * len(streams)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         scores = scores.float()
@@ -234,16 +237,28 @@ class _RowSampler(LogitsProcessor):
             params = stream.params
             if stream.done:
                 tokens[row] = self.pad_id
-            elif params.greedy and params.repetition_penalty == 1.0:
-                self.logprobs[row] = float(logprobs[row, tokens[row]])
-            else:
-                token, self.logprobs[row] = _sample(scores[row], input_ids[row], params, stream._rng, self.pad_id)
+                continue
+            row_logprobs = logprobs[row]
+            if not (params.greedy and params.repetition_penalty == 1.0):
+                token, row_logprobs = _sample(scores[row], input_ids[row], params, stream._rng, self.pad_id)
                 tokens[row] = token
+            self.logprobs[row] = float(row_logprobs[tokens[row]])
+            self.tops[row] = top_logprobs(row_logprobs, params.top_logprobs)
         return torch.full_like(scores, float("-inf")).scatter_(1, tokens[:, None], 0.0)
 
 
+def top_logprobs(logprobs: torch.Tensor, k: int) -> tuple[tuple[int, float], ...]:
+    """The ``k`` most likely (id, log-probability) pairs of one position's log-probabilities, most likely first."""
+    if k == 0:
+        return ()
+    values, ids = torch.topk(logprobs, k)
+    return tuple(zip(ids.tolist(), values.tolist()))
+
+
 def _sample(logits: torch.Tensor, history: torch.Tensor, params: SamplingParams, rng: torch.Generator,
-            pad_id: int) -> tuple[int, float]:
+            pad_id: int) -> tuple[int, torch.Tensor]:
+    """(the picked token, the log-probabilities it was picked by: after the repetition penalty, before
+    temperature and truncation)."""
     if params.repetition_penalty != 1.0:
         seen = torch.unique(history[history != pad_id])
         values = logits[seen]
@@ -251,8 +266,7 @@ def _sample(logits: torch.Tensor, history: torch.Tensor, params: SamplingParams,
         logits[seen] = torch.where(values > 0, values / params.repetition_penalty, values * params.repetition_penalty)
     logprobs = torch.log_softmax(logits, dim=-1)
     if params.greedy:
-        token = int(torch.argmax(logits))
-        return token, float(logprobs[token])
+        return int(torch.argmax(logits)), logprobs
     logits = logits / params.temperature
     if params.top_k and params.top_k < logits.numel():
         kth = torch.topk(logits, params.top_k).values[-1]
@@ -265,8 +279,7 @@ def _sample(logits: torch.Tensor, history: torch.Tensor, params: SamplingParams,
         before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs  # mass of the more likely tokens
         sorted_probs = sorted_probs.masked_fill(before >= params.top_p * sorted_probs.sum(), 0.0)
         probs = torch.zeros_like(probs).scatter(0, order, sorted_probs)
-    token = int(torch.multinomial(probs, 1, generator=rng))
-    return token, float(logprobs[token])
+    return int(torch.multinomial(probs, 1, generator=rng)), logprobs
 
 
 class _RowStopper(StoppingCriteria):
@@ -280,7 +293,7 @@ class _RowStopper(StoppingCriteria):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
         new = input_ids[:, -1].tolist()
         active = [not stream.done for stream in self.streams]
-        done = [stream.done or stream._add(new[row], self.sampler.logprobs[row])
+        done = [stream.done or stream._add(new[row], self.sampler.logprobs[row], self.sampler.tops[row])
                 for row, stream in enumerate(self.streams)]
         self.engine.decode_steps += 1
         self.engine.decode_rows += sum(active)
@@ -388,6 +401,16 @@ class Engine:
         stream = Stream(self, prompt_ids, params or SamplingParams(), tool_markup)
         self._pending.put(stream)
         return stream
+
+    @torch.inference_mode()
+    def prompt_logprobs(self, ids: list[int], top: int = 0) -> list[tuple[float | None, tuple]]:
+        """For each token of a prompt, its log-probability given the tokens before it (None for the first) and the
+        ``top`` most likely (id, log-probability) pairs at its position: one forward pass, beside the worker's
+        batches (inference reads the weights only)."""
+        logits = self.model(input_ids=torch.tensor([ids], device=self.model.device), use_cache=False).logits[0]
+        logprobs = torch.log_softmax(logits[:-1].float(), dim=-1)
+        return [(None, ())] + [(float(logprobs[position, token]), top_logprobs(logprobs[position], top))
+                               for position, token in enumerate(ids[1:])]
 
     def generate(self, prompts: list[list[int]], params: SamplingParams | None = None) -> list[Stream]:
         """Generate for several prompts (batched together) and wait for all of them."""

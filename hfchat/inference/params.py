@@ -15,6 +15,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+# The most alternatives a request may ask for at each position (OpenAI's `top_logprobs` limit).
+MAX_TOP_LOGPROBS = 20
+
 
 @dataclass
 class SamplingParams:
@@ -29,6 +32,8 @@ class SamplingParams:
         repetition_penalty: CTRL-style penalty (>1 discourages tokens already in the prompt or reply; 1.0: none).
         stop: strings that end the reply when generated (not included in the returned text).
         seed: seed of this request's own random generator (reproducible sampling even inside a batch).
+        top_logprobs: with each generated token, the log-probabilities of this many most likely tokens at its
+            position (0: none; at most `MAX_TOP_LOGPROBS`).
     """
 
     max_new_tokens: int = 256
@@ -39,6 +44,7 @@ class SamplingParams:
     repetition_penalty: float = 1.0
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
+    top_logprobs: int = 0
 
     def __post_init__(self):
         self.validate()
@@ -56,6 +62,7 @@ class SamplingParams:
             ("top_p", (int, float), lambda v: 0 < v <= 1, "in (0, 1]"),
             ("min_p", (int, float), lambda v: 0 <= v < 1, "in [0, 1)"),
             ("repetition_penalty", (int, float), lambda v: v > 0, "> 0"),
+            ("top_logprobs", int, lambda v: 0 <= v <= MAX_TOP_LOGPROBS, f"in [0, {MAX_TOP_LOGPROBS}]"),
         )
         for name, kind, ok, expected in checks:
             value = getattr(self, name)

@@ -121,8 +121,7 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
         first = error.errors()[0]
         location = [str(part) for part in first.get("loc", ()) if part != "body"]
         param = ".".join(location) or "body"
-        message = "the request body is not valid JSON" if first.get("type") == "json_invalid" else first["msg"]
-        return error_response(request, ApiError(422, f"{param}: {message}", param))
+        return error_response(request, ApiError(422, f"{param}: {first['msg']}", param))  # bodies are JSON here
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, error: StarletteHTTPException):
@@ -163,6 +162,15 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
 
     def encode(text: str) -> list[int]:
         return engine.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def prompt_ids(prompt: str | list[int], field_name: str) -> list[int]:
+        """A prompt given as text or as token ids (lm-eval sends ids), checked against the vocabulary."""
+        if isinstance(prompt, str):
+            return encode(prompt)
+        vocabulary = len(engine.tokenizer)
+        if not all(0 <= token < vocabulary for token in prompt):
+            raise ApiError(422, f"{field_name}: token ids must be in [0, {vocabulary})", field_name)
+        return list(prompt)
 
     def sampling(build, *args) -> SamplingParams:
         try:
@@ -208,14 +216,15 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
             raise
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return EventSourceResponse(_chat_chunks(first, events, head, include_usage, started),
+            return EventSourceResponse(_chat_chunks(first, events, head, include_usage, started, body.logprobs),
                                        ping=15, sep="\n")
         try:
-            text, calls, results, done, first_time = [], [], [], None, None
+            text, tokens, calls, results, done, first_time = [], [], [], [], None, None
             async for event in _chain(first, _cancel_on_disconnect(events, request, turn.cancel)):
                 first_time = first_time or time.perf_counter()
                 if event.type == "text":
                     text.append(event.text)
+                    tokens.append(event.token)
                 elif event.type == "tool_call":
                     calls.append(event.tool_call)
                 elif event.type == "tool_result":
@@ -231,15 +240,17 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
             message["tool_calls"] = [_openai_call(call, i) for i, call in enumerate(calls)]
         if results:
             message["tool_results"] = results  # calls the server ran (hfchat extension)
+        logprobs = chat_logprobs(engine.tokenizer, tokens) if body.logprobs else None
         return {**head, "object": "chat.completion",
-                "choices": [{"index": 0, "message": message, "logprobs": None,
+                "choices": [{"index": 0, "message": message, "logprobs": logprobs,
                              "finish_reason": OPENAI_FINISH[done.finish_reason]}],
                 "usage": _usage(done.prompt_tokens, done.completion_tokens)}
 
-    async def _chat_chunks(first, events, head, include_usage, started) -> AsyncIterator[str]:
-        def chunk(delta: dict, finish: str | None = None) -> str:
+    async def _chat_chunks(first, events, head, include_usage, started, with_logprobs) -> AsyncIterator[str]:
+        def chunk(delta: dict, finish: str | None = None, logprobs: dict | None = None) -> str:
             return json.dumps({**head, "object": "chat.completion.chunk",
-                               "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]})
+                               "choices": [{"index": 0, "delta": delta, "logprobs": logprobs,
+                                            "finish_reason": finish}]})
 
         first_time, calls = None, 0
         try:
@@ -247,7 +258,9 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
             async for event in _chain(first, events):
                 if event.type == "text":
                     first_time = first_time or time.perf_counter()
-                    yield chunk({"content": event.text})
+                    if event.text or with_logprobs:
+                        logprobs = chat_logprobs(engine.tokenizer, [event.token]) if with_logprobs else None
+                        yield chunk({"content": event.text}, logprobs=logprobs)
                 elif event.type == "tool_call":
                     yield chunk({"tool_calls": [_openai_call(event.tool_call, calls)]})
                     calls += 1
@@ -266,38 +279,62 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest, request: Request):
         metrics.add('hfchat_requests_total{route="/v1/completions"}')
-        ids = encode(body.prompt)
-        max_new = body.max_tokens or 16
+        ids = prompt_ids(body.prompt, "prompt")
+        max_new = 16 if body.max_tokens is None else body.max_tokens
         check_lengths(len(ids), max_new, "max_tokens")
-        params = sampling(body.sampling, max_new)
+        params = sampling(body.sampling, max(max_new, 1))
         head = {"id": f"cmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": config.model_id}
+        tokenizer, with_logprobs = engine.tokenizer, body.logprobs is not None
+        echoed = tokenizer.decode(ids) if body.echo else ""
+        # the prompt's own log-probabilities, for `echo` (lm-eval's log-likelihood requests read them)
+        prefill = await asyncio.to_thread(engine.prompt_logprobs, ids, params.top_logprobs) \
+            if body.echo and with_logprobs else []
         take_slot()
-        started, stream = time.perf_counter(), engine.submit(ids, params)
+        started = time.perf_counter()
+        stream = engine.submit(ids, params) if max_new > 0 else None
 
-        def choice(text: str, finish: str | None) -> dict:
-            return {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}
+        def choice(text: str, finish: str | None, entries=(), offset=0) -> dict:
+            logprobs = completion_logprobs(tokenizer, entries, offset) if with_logprobs else None
+            return {"index": 0, "text": text, "logprobs": logprobs, "finish_reason": finish}
 
+        prompt_entries = [(token, logprob, top) for token, (logprob, top) in zip(ids, prefill)]
         if body.stream:
             async def chunks():
                 try:
-                    async for token in stream.follow():
-                        if token.text:
-                            yield json.dumps({**head, "object": "text_completion", "choices": [choice(token.text, None)]})
-                    record(started, stream.first_token_time)
-                    yield json.dumps({**head, "object": "text_completion",
-                                      "choices": [choice("", OPENAI_FINISH[stream.finish_reason])]})
+                    if echoed:
+                        yield json.dumps({**head, "object": "text_completion",
+                                          "choices": [choice(echoed, None, prompt_entries)]})
+                    offset = len(echoed)
+                    async for token in stream.follow() if stream else _nothing():
+                        if token.text or with_logprobs:
+                            yield json.dumps({**head, "object": "text_completion", "choices": [
+                                choice(token.text, None, [(token.id, token.logprob, token.top)], offset)]})
+                            offset += len(tokenizer.decode([token.id]))
+                    if stream:
+                        record(started, stream.first_token_time)
+                    reason = OPENAI_FINISH[stream.finish_reason] if stream else "length"
+                    yield json.dumps({**head, "object": "text_completion", "choices": [choice("", reason)]})
                     yield "[DONE]"
                 finally:
                     free_slot()
 
             return EventSourceResponse(chunks(), ping=15, sep="\n")
         try:
-            async for _ in _cancel_on_disconnect(stream.follow(), request, stream.cancel):
-                pass
+            if stream:
+                async for _ in _cancel_on_disconnect(stream.follow(), request, stream.cancel):
+                    pass
         finally:
             free_slot()
+        if stream is None:
+            return {**head, "object": "text_completion", "choices": [choice(echoed, "length", prompt_entries)],
+                    "usage": _usage(len(ids), 0)}
+        if stream.error:
+            raise ApiError(500, stream.error, None, "generation")
         record(started, stream.first_token_time)
-        return {**head, "object": "text_completion", "choices": [choice(stream.text, OPENAI_FINISH[stream.finish_reason])],
+        generated = [(token.id, token.logprob, token.top) for token in stream.tokens]
+        return {**head, "object": "text_completion",
+                "choices": [choice(echoed + stream.text, OPENAI_FINISH[stream.finish_reason],
+                                   prompt_entries + generated)],
                 "usage": _usage(len(ids), len(stream.tokens))}
 
     # ----------------------------------------------------------------------------------------------------- TGI
@@ -307,18 +344,25 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
         check_lengths(len(ids), params.max_new_tokens, "parameters.max_new_tokens")
         return ids, params, engine.submit(ids, params)
 
-    def details(ids, params, stream, full: bool) -> dict:
+    def details(params, stream, prefill: list[dict] | None) -> dict:
+        """TGI's ``details``: with ``prefill`` (the prompt's tokens), every token, and ``top_tokens`` with
+        ``top_n_tokens``."""
         tokenizer = engine.tokenizer
         out = {"finish_reason": stream.finish_reason if stream.finish_reason in ("length", "eos_token",
                                                                                   "stop_sequence") else "length",
                "generated_tokens": len(stream.tokens), "seed": params.seed}
-        if full:
-            out["prefill"] = ([{"id": i, "text": tokenizer.decode([i]), "logprob": None} for i in ids]
-                              if full == "prefill" else [])
-            out["tokens"] = [{"id": t.id, "text": tokenizer.decode([t.id]), "logprob": t.logprob,
-                              "special": t.special} for t in stream.tokens]
-            out["top_tokens"], out["best_of_sequences"] = None, None
+        if prefill is not None:
+            out["prefill"] = prefill
+            out["tokens"] = [tgi_token(tokenizer, t.id, t.logprob, t.special) for t in stream.tokens]
+            out["top_tokens"] = [tgi_top_tokens(tokenizer, t) for t in stream.tokens] if params.top_logprobs else None
+            out["best_of_sequences"] = None
         return out
+
+    async def prefill_details(ids: list[int]) -> list[dict]:
+        tokenizer = engine.tokenizer
+        scored = await asyncio.to_thread(engine.prompt_logprobs, ids)
+        return [{"id": token, "text": tokenizer.decode([token]), "logprob": logprob}
+                for token, (logprob, _) in zip(ids, scored)]
 
     async def generate_once(body: GenerateRequest, request: Request) -> dict:
         take_slot()
@@ -335,8 +379,8 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
         text = (body.inputs + stream.text) if body.parameters.return_full_text else stream.text
         result = {"generated_text": text}
         if body.parameters.details:
-            full = "prefill" if body.parameters.decoder_input_details else True
-            result["details"] = details(ids, params, stream, full)
+            prefill = await prefill_details(ids) if body.parameters.decoder_input_details else []
+            result["details"] = details(params, stream, prefill)
         return result
 
     def generate_events(body: GenerateRequest):
@@ -355,11 +399,12 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
                     index += 1
                     event = {"index": index, "token": {"id": token.id, "text": token.text, "logprob": token.logprob,
                                                        "special": token.special},
-                             "generated_text": None, "details": None, "top_tokens": None}
+                             "generated_text": None, "details": None,
+                             "top_tokens": tgi_top_tokens(engine.tokenizer, token) if params.top_logprobs else None}
                     if stream.done and index == len(stream.tokens):
                         record(started, stream.first_token_time)
                         event["generated_text"] = stream.text
-                        event["details"] = details(ids, params, stream, False)
+                        event["details"] = details(params, stream, None)
                     yield json.dumps(event)
                 if stream.error:
                     yield json.dumps({"error": stream.error, "error_type": "generation"})
@@ -436,6 +481,47 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
 def _openai_call(call: dict, index: int) -> dict:
     return {"index": index, "id": f"call_{uuid.uuid4().hex[:12]}", "type": "function",
             "function": {"name": call["name"], "arguments": tool_call_json(call)}}
+
+
+def chat_logprobs(tokenizer, tokens: list) -> dict:
+    """OpenAI's chat ``logprobs``: each token's text, log-probability, UTF-8 bytes and ``top_logprobs``."""
+    def entry(token_id: int, logprob: float) -> dict:
+        text = tokenizer.decode([token_id])
+        return {"token": text, "logprob": logprob, "bytes": list(text.encode("utf-8", "surrogatepass"))}
+
+    return {"content": [{**entry(t.id, t.logprob), "top_logprobs": [entry(i, lp) for i, lp in t.top]}
+                        for t in tokens], "refusal": None}
+
+
+def completion_logprobs(tokenizer, entries, offset: int = 0) -> dict:
+    """OpenAI's completion ``logprobs`` for (token id, log-probability or None, top pairs) entries: tokens,
+    token_logprobs, top_logprobs (text -> log-probability) and text_offset (from ``offset``)."""
+    tokens, logprobs, tops, offsets = [], [], [], []
+    for token_id, logprob, top in entries:
+        text = tokenizer.decode([token_id])
+        tokens.append(text)
+        logprobs.append(logprob)
+        alternatives: dict[str, float] = {}
+        for i, lp in top:  # most likely first: tokens whose texts are equal keep the higher log-probability
+            alternatives.setdefault(tokenizer.decode([i]), lp)
+        tops.append(None if logprob is None else alternatives)
+        offsets.append(offset)
+        offset += len(text)
+    return {"tokens": tokens, "token_logprobs": logprobs, "top_logprobs": tops, "text_offset": offsets}
+
+
+def tgi_token(tokenizer, token_id: int, logprob: float, special: bool) -> dict:
+    return {"id": token_id, "text": tokenizer.decode([token_id]), "logprob": logprob, "special": special}
+
+
+def tgi_top_tokens(tokenizer, token) -> list[dict]:
+    special = set(tokenizer.all_special_ids)
+    return [tgi_token(tokenizer, i, lp, i in special) for i, lp in token.top]
+
+
+async def _nothing():
+    return
+    yield
 
 
 def _usage(prompt: int, completion: int) -> dict:

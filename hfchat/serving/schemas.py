@@ -1,19 +1,37 @@
 """Request bodies of the OpenAI and TGI routes, validated by pydantic (a wrong field is a 422 naming it).
 
-Unknown fields are ignored, as OpenAI-compatible servers do, so that clients sending newer options still work.
+Fields that would change what a request means but that hfchat does not implement (`UNSUPPORTED_OPENAI`,
+`UNSUPPORTED_TGI`) are a 422 when set to anything but their neutral value; every other unknown field is a hint
+and is ignored, as OpenAI-compatible servers do, so that clients sending newer options still work.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..inference import SamplingParams
+from ..inference.params import MAX_TOP_LOGPROBS
 
 
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+
+# field -> its neutral values: anything else asks for behaviour hfchat does not have
+UNSUPPORTED_OPENAI = {"logit_bias": (None, {}), "frequency_penalty": (None, 0, 0.0), "presence_penalty": (None, 0, 0.0),
+                      "response_format": (None, {"type": "text"}), "suffix": (None, ""), "best_of": (None, 1)}
+UNSUPPORTED_TGI = {"watermark": (None, False), "grammar": (None,), "truncate": (None,), "typical_p": (None,),
+                   "frequency_penalty": (None, 0, 0.0), "adapter_id": (None,)}
+
+
+def _refuse(data, unsupported: dict[str, tuple]):
+    if isinstance(data, dict):
+        for name, neutral in unsupported.items():
+            if name in data and data[name] not in neutral:
+                raise ValueError(f"{name} is not supported by hfchat serve (got {data[name]!r})")
+    return data
 
 
 class ContentPart(_Lenient):
@@ -72,6 +90,11 @@ class StreamOptions(_Lenient):
 class _Sampling(_Lenient):
     """The sampling fields shared by the OpenAI routes (plus vLLM-style top_k, min_p, repetition_penalty)."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unsupported(cls, data):
+        return _refuse(data, UNSUPPORTED_OPENAI)
+
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     top_k: int | None = Field(None, ge=0)
@@ -92,11 +115,15 @@ class _Sampling(_Lenient):
             raise ValueError("at most 4 non-empty stop strings")
         return value
 
+    def top_alternatives(self) -> int:
+        return 0
+
     def sampling(self, max_new_tokens: int) -> SamplingParams:
         return SamplingParams(max_new_tokens=max_new_tokens,
                               temperature=1.0 if self.temperature is None else self.temperature,
                               top_p=self.top_p or 1.0, top_k=self.top_k or 0, min_p=self.min_p or 0.0,
-                              repetition_penalty=self.repetition_penalty or 1.0, stop=self.stop or [], seed=self.seed)
+                              repetition_penalty=self.repetition_penalty or 1.0, stop=self.stop or [], seed=self.seed,
+                              top_logprobs=self.top_alternatives())
 
 
 class ChatCompletionRequest(_Sampling):
@@ -106,27 +133,55 @@ class ChatCompletionRequest(_Sampling):
     max_completion_tokens: int | None = Field(None, ge=1)
     tools: list[dict] | None = None
     tool_choice: str | dict | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
+
+    @model_validator(mode="after")
+    def _top_needs_logprobs(self):
+        if self.top_logprobs and not self.logprobs:
+            raise ValueError("top_logprobs needs logprobs: true")
+        return self
+
+    def top_alternatives(self) -> int:
+        return self.top_logprobs or 0
 
 
 class CompletionRequest(_Sampling):
     model: str | None = None
-    prompt: str | list[str]
-    max_tokens: int | None = Field(None, ge=1)
+    prompt: str | list[str] | list[int] | list[list[int]]
+    max_tokens: int | None = Field(None, ge=0)
+    logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
+    echo: bool = False
 
     @field_validator("prompt")
     @classmethod
     def _one_prompt(cls, value):
-        if isinstance(value, list):
+        """One prompt: a string or its token ids (a list of one of either is the same prompt)."""
+        if isinstance(value, list) and value and not isinstance(value[0], int):
             if len(value) != 1:
-                raise ValueError("one prompt per request (a list of exactly one string)")
+                raise ValueError("one prompt per request (a list of exactly one string or token-id list)")
             value = value[0]
         if not value:
             raise ValueError("prompt is empty")
         return value
 
+    @model_validator(mode="after")
+    def _nothing_to_do(self):
+        if self.max_tokens == 0 and not self.echo:
+            raise ValueError("max_tokens: 0 needs echo: true (the prompt's log-probabilities are then all there is)")
+        return self
+
+    def top_alternatives(self) -> int:
+        return self.logprobs or 0
+
 
 class GenerateParameters(_Lenient):
     """TGI's ``parameters`` object."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unsupported(cls, data):
+        return _refuse(data, UNSUPPORTED_TGI)
 
     max_new_tokens: int | None = Field(None, ge=1)
     do_sample: bool = False
@@ -139,6 +194,7 @@ class GenerateParameters(_Lenient):
     seed: int | None = None
     details: bool = False
     decoder_input_details: bool = False
+    top_n_tokens: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
     return_full_text: bool = False
     best_of: int | None = Field(None, ge=1, le=1)
 
@@ -148,7 +204,7 @@ class GenerateParameters(_Lenient):
             max_new_tokens=self.max_new_tokens or default_max_new_tokens,
             temperature=(self.temperature or 1.0) if sample else 0.0, top_k=self.top_k or 0,
             top_p=self.top_p or 1.0, min_p=self.min_p or 0.0, repetition_penalty=self.repetition_penalty or 1.0,
-            stop=[s for s in self.stop if s], seed=self.seed)
+            stop=[s for s in self.stop if s], seed=self.seed, top_logprobs=self.top_n_tokens or 0)
 
 
 class GenerateRequest(_Lenient):
