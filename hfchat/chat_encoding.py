@@ -58,13 +58,11 @@ def _escape(value: Any, placeholders: dict[str, str]) -> Any:
     return value
 
 
-def _render_escaped(tokenizer, render, conversation, tools, template_kwargs) -> tuple[str, dict[str, str]]:
-    controls = control_tokens(tokenizer)
+def _escape_inputs(tokenizer, conversation, tools):
+    """(the conversation and tools with control-token strings swapped for placeholders, control -> placeholder)."""
     seen = json.dumps([conversation, tools], ensure_ascii=False, default=str)
-    placeholders = _placeholders(controls, seen, tokenizer.chat_template or "")
-    escaped = _escape(conversation, placeholders)
-    text = render(escaped, tools=_escape(tools, placeholders), tokenize=False, **template_kwargs)
-    return text, placeholders
+    placeholders = _placeholders(control_tokens(tokenizer), seen, tokenizer.chat_template or "")
+    return _escape(conversation, placeholders), _escape(tools, placeholders), placeholders
 
 
 def _as_text(tokenizer, text: str) -> list[int]:
@@ -99,14 +97,14 @@ def _encode_escaped(tokenizer, text: str, placeholders: dict[str, str], char_mas
     return ids, (mask if char_mask is not None else None)
 
 
-def _character_mask(tokenizer, render, escaped_text, conversation, tools, placeholders, template_kwargs) -> list[int]:
-    """1 for each character of the rendered text inside the template's ``{% generation %}`` blocks."""
-    marked = render(_escape(conversation, placeholders), tools=_escape(tools, placeholders), tokenize=True,
-                    return_dict=True, return_assistant_tokens_mask=True, **template_kwargs)
-    encoding = tokenizer(escaped_text, add_special_tokens=False, return_offsets_mapping=True)
+def _character_mask(tokenizer, render, text, conversation, tools, template_kwargs) -> list[int]:
+    """1 for each character of the rendered (escaped) ``text`` inside the template's ``{% generation %}`` blocks."""
+    marked = render(conversation, tools=tools, tokenize=True, return_dict=True, return_assistant_tokens_mask=True,
+                    **template_kwargs)
+    encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     if encoding["input_ids"] != list(marked["input_ids"]):
         raise ValueError("the chat template's tokenization differs from the tokenizer's on the rendered text")
-    char_mask = [0] * len(escaped_text)
+    char_mask = [0] * len(text)
     for (begin, end), flag in zip(encoding["offset_mapping"], marked["assistant_masks"]):
         if flag:
             char_mask[begin:end] = [1] * (end - begin)
@@ -114,8 +112,9 @@ def _character_mask(tokenizer, render, escaped_text, conversation, tools, placeh
 
 
 def _encode(tokenizer, render, conversation, tools=None, return_assistant_mask=False, **template_kwargs):
-    text, placeholders = _render_escaped(tokenizer, render, conversation, tools, template_kwargs)
-    char_mask = _character_mask(tokenizer, render, text, conversation, tools, placeholders, template_kwargs) \
+    conversation, tools, placeholders = _escape_inputs(tokenizer, conversation, tools)
+    text = render(conversation, tools=tools, tokenize=False, **template_kwargs)
+    char_mask = _character_mask(tokenizer, render, text, conversation, tools, template_kwargs) \
         if return_assistant_mask else None
     return _encode_escaped(tokenizer, text, placeholders, char_mask)
 

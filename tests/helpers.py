@@ -11,17 +11,25 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HFCHAT = str(Path(sys.executable).parent / "hfchat")  # the installed command, as users run it
 ACCELERATE = str(Path(sys.executable).parent / "accelerate")
-# The start of a child process's script that must not see hfchat (what a user without hfchat installed has).
-REFUSE_HFCHAT = r"""
+
+
+def refuse_import(package: str) -> str:
+    """The start of a child process's script in which ``package`` cannot be imported, as where it is not
+    installed."""
+    return rf"""
 import importlib.abc, sys
 
-class RefuseHFChat(importlib.abc.MetaPathFinder):
+class Refuse(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name == "hfchat" or name.startswith("hfchat."):
-            raise ImportError("hfchat is not importable in this process")
+        if name == {package!r} or name.startswith({package!r} + "."):
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
 
-sys.meta_path.insert(0, RefuseHFChat())
+sys.meta_path.insert(0, Refuse())
 """
+
+
+# What a user without hfchat installed has.
+REFUSE_HFCHAT = refuse_import("hfchat")
 # transformers releases beside the main environment, each in a folder of its own that a child process puts on
 # PYTHONPATH: 4.57 (the oldest supported) and 5.23 (the last before the cache rename) from `make setup` (see
 # Makefile); the newest release comes from the `newest_transformers` fixture.

@@ -11,18 +11,10 @@ from huggingface_hub import InferenceClient
 
 from hfchat.inference.loading import load_model
 from hfchat.serving.launch import running_server
-from tests.helpers import HFCHAT
+from tests.helpers import HFCHAT, refuse_import
 
 # `hfchat chat` in a process where bitsandbytes cannot be imported (an install without the quant extra).
-WITHOUT_BITSANDBYTES = r"""
-import importlib.abc, sys
-
-class Refuse(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name == "bitsandbytes" or name.startswith("bitsandbytes."):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-
-sys.meta_path.insert(0, Refuse())
+WITHOUT_BITSANDBYTES = refuse_import("bitsandbytes") + """
 from hfchat.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -286,11 +286,14 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
         head = {"id": f"cmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": config.model_id}
         tokenizer, with_logprobs = engine.tokenizer, body.logprobs is not None
         echoed = tokenizer.decode(ids) if body.echo else ""
-        # the prompt's own log-probabilities, for `echo` (lm-eval's log-likelihood requests read them)
-        prefill = await asyncio.to_thread(engine.prompt_logprobs, ids, params.top_logprobs) \
-            if body.echo and with_logprobs else []
         take_slot()
         started = time.perf_counter()
+        try:  # the prompt's own log-probabilities, for `echo` (lm-eval's log-likelihood requests read them)
+            prefill = await asyncio.to_thread(engine.prompt_logprobs, ids, params.top_logprobs) \
+                if body.echo and with_logprobs else []
+        except BaseException:
+            free_slot()
+            raise
         stream = engine.submit(ids, params) if max_new > 0 else None
 
         def choice(text: str, finish: str | None, entries=(), offset=0) -> dict:
@@ -371,6 +374,8 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
             ids, params, stream = start_generate(body)
             async for _ in _cancel_on_disconnect(stream.follow(), request, stream.cancel):
                 pass
+            wants_prefill = body.parameters.details and body.parameters.decoder_input_details
+            prefill = await prefill_details(ids) if wants_prefill else []
         finally:
             free_slot()
         record(started, stream.first_token_time)
@@ -379,7 +384,6 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
         text = (body.inputs + stream.text) if body.parameters.return_full_text else stream.text
         result = {"generated_text": text}
         if body.parameters.details:
-            prefill = await prefill_details(ids) if body.parameters.decoder_input_details else []
             result["details"] = details(params, stream, prefill)
         return result
 
