@@ -177,7 +177,10 @@ class HFChatAttention(nn.Module):
         cos, sin = position_embeddings
         query, key = apply_rotary_pos_emb(query, key, cos.to(query.dtype), sin.to(query.dtype))
 
-        if cache is not None:
+        if cache is not None and CACHE_NAME == "cache":
+            # transformers >= 5.24: a cache may read and fill the attention kwargs (continuous batching's paged one)
+            key, value = cache.update(key, value, self.layer_idx, kwargs=kwargs)
+        elif cache is not None:
             # transformers 4.x caches need the write position; 5.x caches track it themselves.
             cache_kwargs = () if cache_position is None else ({"cache_position": cache_position},)
             key, value = cache.update(key, value, self.layer_idx, *cache_kwargs)
@@ -348,15 +351,17 @@ class HFChatModel(HFChatPreTrainedModel):
         kwargs.pop("output_attentions", None)
 
         seq_len = inputs_embeds.shape[1]
-        past_seen = cache.get_seq_length() if cache is not None else 0
-        # transformers 4.x generate passes `cache_position`; 5.x does not, so derive it from the cache.
+        # transformers 4.x generate passes `cache_position`; 5.x does not, so derive it from the cache. The length
+        # is read only when needed: continuous batching's paged cache has none and passes positions itself.
         cache_position = kwargs.pop("cache_position", None)
-        if cache_position is None and MASK_TAKES_CACHE_POSITION:
-            cache_position = torch.arange(past_seen, past_seen + seq_len, device=inputs_embeds.device)
+        if (cache_position is None and MASK_TAKES_CACHE_POSITION) or position_ids is None:
+            past_seen = cache.get_seq_length() if cache is not None else 0
+            if cache_position is None and MASK_TAKES_CACHE_POSITION:
+                cache_position = torch.arange(past_seen, past_seen + seq_len, device=inputs_embeds.device)
+            if position_ids is None:
+                position_ids = torch.arange(past_seen, past_seen + seq_len, device=inputs_embeds.device).unsqueeze(0)
         if not MASK_TAKES_CACHE_POSITION:
             cache_position = None
-        if position_ids is None:
-            position_ids = torch.arange(past_seen, past_seen + seq_len, device=inputs_embeds.device).unsqueeze(0)
 
         # The mask is built before a fresh cache is created: with no cache and no padding mask, transformers reads
         # packed rows (positions restarting at each document) from `position_ids` and masks across documents.
