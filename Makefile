@@ -46,9 +46,11 @@ $(VENV)/.base: pyproject.toml $(LOCK)
 
 # Everything the tests use (the dev extra: serving, quantization, export, llama.cpp, evaluation, the Space app).
 # llama-cpp-python compiles llama.cpp; a build for this CPU's own instructions (-march=native, AVX-512 here)
-# segfaults in q8_0 decoding of a tiny model, so it is built for the portable AVX2 set.
+# segfaults in q8_0 decoding of a tiny model, so it is built for the portable AVX2 set, and always built here:
+# pip's wheel cache ignores CMAKE_ARGS and would hand back a wheel built earlier with other flags on another CPU.
 $(VENV)/.installed: $(VENV)/.base
-	CMAKE_ARGS="-DGGML_NATIVE=OFF $(CMAKE_ARGS)" $(PIP) -e ".[dev]"
+	CMAKE_ARGS="-DGGML_NATIVE=OFF $(CMAKE_ARGS)" $(PIP) --no-cache-dir -e ".[llamacpp]"
+	$(PIP) -e ".[dev]"
 	touch $@
 
 $(TRANSFORMERS4)/.installed: $(VENV)/.base
