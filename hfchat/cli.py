@@ -351,6 +351,30 @@ def _run_space(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_import_nanochat_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True,
+                        help="nanochat's checkpoint folder, holding model_<step>.pt and meta_<step>.json "
+                             "(e.g. ~/.cache/nanochat/chatsft_checkpoints/d20)")
+    parser.add_argument("--step", type=int, default=None, help="the step to import (default: the latest)")
+    parser.add_argument("--tokenizer", required=True,
+                        help="nanochat's tokenizer folder or its tokenizer.pkl (e.g. ~/.cache/nanochat/tokenizer)")
+    parser.add_argument("--output", required=True, help="the Hugging Face model folder to write")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
+                        help="weight type of the written model (default: float32)")
+
+
+def _run_import_nanochat(args: argparse.Namespace) -> int:
+    from .nanochat import NanochatFormatError, import_nanochat
+
+    try:
+        path = import_nanochat(args.checkpoint, args.tokenizer, args.output, step=args.step, dtype=args.dtype)
+    except NanochatFormatError as error:
+        print(f"hfchat import-nanochat: {error}", file=sys.stderr)
+        return 2
+    print(f"hfchat import-nanochat: {args.checkpoint} -> {path}; try: hfchat chat --model {path}")
+    return 0
+
+
 def _add_no_arguments(parser: argparse.ArgumentParser) -> None:
     pass
 
@@ -384,6 +408,8 @@ COMMANDS: dict[str, Command] = {
     "serve-command": Command("print the command that serves a model in TGI, vLLM or llama.cpp",
                              _add_serve_command_arguments, _run_serve_command),
     "space": Command("write (and push) a Gradio Spaces chat demo for a model", _add_space_arguments, _run_space),
+    "import-nanochat": Command("convert a nanochat checkpoint and tokenizer into a Hugging Face model folder",
+                               _add_import_nanochat_arguments, _run_import_nanochat),
     "size": Command("show the size and training FLOPs of the model a depth gives", _add_size_arguments, _run_size),
     "version": Command("print the versions of hfchat and its main dependencies", _add_no_arguments, _run_version),
 }

@@ -39,7 +39,7 @@ from transformers import (
     StoppingCriteriaList,
 )
 
-from ..modeling import CACHE_NAME
+from ..modeling import CACHE_NAME, SMEAR_STATE
 from ..tokenizer import TOOL_CALL_END, TOOL_CALL_START
 from .params import SamplingParams
 
@@ -305,17 +305,24 @@ class _RowStopper(StoppingCriteria):
 
 class _Batch:
     """The rows being generated: left-padded ids (prompt + reply so far), attention mask, and a KV cache that covers
-    every position but the last (the next ``generate`` call feeds that one)."""
+    every position but the last (the next ``generate`` call feeds that one): its layers' keys and values and, for a
+    model with nanochat's smear, each row's last embedding (``smear``, zeros for a row with no position cached yet)."""
 
     def __init__(self, ids: torch.Tensor, mask: torch.Tensor, layers: list[tuple[torch.Tensor, torch.Tensor]],
-                 streams: list[Stream]):
-        self.ids, self.mask, self.layers, self.streams = ids, mask, layers, streams
+                 streams: list[Stream], smear: torch.Tensor | None = None):
+        self.ids, self.mask, self.layers, self.streams, self.smear = ids, mask, layers, streams, smear
 
-    def cache(self, config) -> DynamicCache:
-        cache = DynamicCache(config=config)
+    def cache(self) -> DynamicCache:
+        cache = DynamicCache()  # every layer keeps every position (see `Engine._join`)
         for index, (keys, values) in enumerate(self.layers):
             cache.update(keys, values, index)
+        if self.smear is not None:
+            setattr(cache, SMEAR_STATE, self.smear)
         return cache
+
+    def keep_state(self, cache: DynamicCache) -> None:
+        self.layers = [(layer.keys, layer.values) for layer in cache.layers if layer.is_initialized]
+        self.smear = getattr(cache, SMEAR_STATE, None)
 
 
 def _left_pad(tensor: torch.Tensor, width: int, value, dim: int) -> torch.Tensor:
@@ -325,10 +332,6 @@ def _left_pad(tensor: torch.Tensor, width: int, value, dim: int) -> torch.Tensor
     shape = list(tensor.shape)
     shape[dim] = missing
     return torch.cat([torch.full(shape, value, dtype=tensor.dtype, device=tensor.device), tensor], dim=dim)
-
-
-def _cache_layers(cache: DynamicCache) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    return [(layer.keys, layer.values) for layer in cache.layers if layer.is_initialized]
 
 
 class Engine:
@@ -473,14 +476,15 @@ class Engine:
             ids[row, width - len(stream.prompt_ids):] = torch.tensor(stream.prompt_ids)
             mask[row, width - len(stream.prompt_ids):] = 1
         ids, mask = ids.to(self.model.device), mask.to(self.model.device)
-        layers = []
+        new = _Batch(ids, mask, [], streams)
         if width > 1:
-            cache = DynamicCache(config=self.model.config)
+            # A cache without the model's config keeps every position in every layer, sliding-window ones included
+            # (their masks still see only the window), so batches merge and shrink position by position.
+            cache = DynamicCache()
             positions = (mask[:, :-1].cumsum(-1) - 1).clamp(min=0)
             self.model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions,
                        use_cache=True, logits_to_keep=1, **{CACHE_NAME: cache})
-            layers = _cache_layers(cache)
-        new = _Batch(ids, mask, layers, streams)
+            new.keep_state(cache)
         if batch is None:
             return new
         total = max(batch.ids.shape[1], width)
@@ -489,9 +493,14 @@ class Engine:
         merged = [(torch.cat([_left_pad(k0, total - 1, 0.0, 2), _left_pad(k1, total - 1, 0.0, 2)]),
                    torch.cat([_left_pad(v0, total - 1, 0.0, 2), _left_pad(v1, total - 1, 0.0, 2)]))
                   for (k0, v0), (k1, v1) in zip(old_layers, new_layers)]
+        smear = None
+        if batch.smear is not None or new.smear is not None:
+            like = batch.smear if batch.smear is not None else new.smear
+            smear = torch.cat([s if s is not None else like.new_zeros((len(b.streams), *like.shape[1:]))
+                               for s, b in ((batch.smear, batch), (new.smear, new))])
         return _Batch(torch.cat([_left_pad(batch.ids, total, self.pad_id, 1), _left_pad(ids, total, self.pad_id, 1)]),
                       torch.cat([_left_pad(batch.mask, total, 0, 1), _left_pad(mask, total, 0, 1)]),
-                      merged, batch.streams + streams)
+                      merged, batch.streams + streams, smear)
 
     @torch.inference_mode()
     def _decode(self, batch: _Batch) -> None:
@@ -507,14 +516,14 @@ class Engine:
         sampler = _RowSampler(batch.streams, self.pad_id)
         config = GenerationConfig(do_sample=False, max_new_tokens=budget, eos_token_id=sorted(self.end_ids),
                                   pad_token_id=self.pad_id, use_cache=True)
-        cache = batch.cache(self.model.config) if batch.layers else DynamicCache(config=self.model.config)
+        cache = batch.cache() if batch.layers else DynamicCache()
         output = self.model.generate(input_ids=batch.ids, attention_mask=batch.mask, **{CACHE_NAME: cache},
                                      generation_config=config, logits_processor=LogitsProcessorList([sampler]),
                                      stopping_criteria=StoppingCriteriaList([_RowStopper(self, batch.streams, sampler)]))
         grown = output.shape[1] - length
         batch.ids = output
         batch.mask = torch.cat([batch.mask, batch.mask.new_ones((len(batch.streams), grown))], dim=1)
-        batch.layers = _cache_layers(cache)
+        batch.keep_state(cache)
 
     def _retire(self, batch: _Batch) -> _Batch | None:
         """Drop finished rows, then the padding columns no remaining row needs."""
@@ -529,8 +538,9 @@ class Engine:
         start = int((mask.sum(0) > 0).nonzero()[0])
         layers = [(k.index_select(0, index)[:, :, start:], v.index_select(0, index)[:, :, start:])
                   for k, v in batch.layers]
+        smear = batch.smear.index_select(0, index) if batch.smear is not None else None
         return _Batch(batch.ids.index_select(0, index)[:, start:], mask[:, start:], layers,
-                      [batch.streams[row] for row in keep])
+                      [batch.streams[row] for row in keep], smear)
 
 
 def _empty_layers(like: list[tuple[torch.Tensor, torch.Tensor]], rows: int) -> list[tuple[torch.Tensor, torch.Tensor]]:

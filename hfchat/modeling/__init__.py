@@ -3,7 +3,7 @@
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
 from .configuration_hfchat import HFChatConfig
-from .modeling_hfchat import CACHE_NAME, HFChatForCausalLM, HFChatModel, HFChatPreTrainedModel
+from .modeling_hfchat import CACHE_NAME, SMEAR_STATE, HFChatForCausalLM, HFChatModel, HFChatPreTrainedModel
 
 AutoConfig.register(HFChatConfig.model_type, HFChatConfig, exist_ok=True)
 AutoModel.register(HFChatConfig, HFChatModel, exist_ok=True)
@@ -13,4 +13,4 @@ HFChatConfig.register_for_auto_class()
 HFChatModel.register_for_auto_class("AutoModel")
 HFChatForCausalLM.register_for_auto_class("AutoModelForCausalLM")
 
-__all__ = ["CACHE_NAME", "HFChatConfig", "HFChatModel", "HFChatForCausalLM", "HFChatPreTrainedModel"]
+__all__ = ["CACHE_NAME", "SMEAR_STATE", "HFChatConfig", "HFChatModel", "HFChatForCausalLM", "HFChatPreTrainedModel"]

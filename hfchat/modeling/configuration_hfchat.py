@@ -20,12 +20,21 @@ AUTO_MAP = {
 }
 
 
+LAYER_TYPES = ("full_attention", "sliding_attention")
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 class HFChatConfig(PretrainedConfig):
     r"""Configuration of [`HFChatForCausalLM`]: a pre-norm decoder-only GPT.
 
     The defaults (gated SiLU MLP, QK-norm, no biases, untied embeddings) are exactly Qwen3's layout; with
     ``qk_norm=False`` they are exactly Llama's. ``hidden_act="relu2"`` (a plain ReLU² MLP, as nanochat uses) and
-    ``final_logit_softcapping`` are available but give a model that only this code runs.
+    ``final_logit_softcapping`` are available but give a model that only this code runs, as do the options of
+    nanochat's current architecture (``embedding_norm`` to ``backout_layer`` below, all off by default), which
+    ``hfchat import-nanochat`` sets.
 
     Args:
         vocab_size: number of tokens.
@@ -43,6 +52,25 @@ class HFChatConfig(PretrainedConfig):
         tie_word_embeddings: share the input embedding with the output head.
         final_logit_softcapping: if set, logits become ``cap * tanh(logits / cap)``.
         attention_dropout: dropout on attention probabilities while training.
+        layer_types: per layer, ``"full_attention"`` or ``"sliding_attention"`` (transformers' names; default: all
+            full).
+        sliding_window: keys a sliding-attention layer sees, its own position included (transformers' meaning).
+        qk_norm_after_rope: apply the query/key norms after the rotary embedding (nanochat) instead of before (Qwen3).
+        rotary_table_dtype: ``"bfloat16"`` rounds the rotary cos/sin tables to bfloat16, as nanochat kept them
+            before 2026 (None: float32, then the activations' dtype).
+        embedding_norm: an RMSNorm on the token embeddings before the first layer (nanochat).
+        value_embedding_layers: layers whose attention values get a second token embedding added, gated per key/value
+            head by a sigmoid of the layer input's first ``value_gate_channels`` channels times
+            ``value_gate_scale`` (nanochat's value embeddings, after ResFormer).
+        value_gate_channels: input channels the value-embedding gate reads.
+        value_gate_scale: the gate's range is (0, value_gate_scale).
+        smear_channels: if set, each position adds ``smear_lambda * sigmoid(gate(x[:smear_channels]))`` times the
+            previous position's (normalised) embedding to its own (nanochat's smear); cached decoding carries the
+            previous embedding in the cache.
+        layer_scalars: before each layer the residual stream becomes ``resid_lambdas[i] * x + x0_lambdas[i] * x0``,
+            ``x0`` being the (normalised, smeared) embedding (nanochat).
+        backout_layer: if set, ``backout_lambda`` times the residual stream after this layer is subtracted before the
+            final norm (nanochat's backout).
         initializer_range: standard deviation used by the ecosystem's generic initialisers (ours is in
             ``HFChatPreTrainedModel._init_weights``).
 
@@ -88,6 +116,17 @@ class HFChatConfig(PretrainedConfig):
         tie_word_embeddings: bool = False,
         final_logit_softcapping: float | None = None,
         attention_dropout: float = 0.0,
+        layer_types: list[str] | None = None,
+        sliding_window: int | None = None,
+        qk_norm_after_rope: bool = False,
+        rotary_table_dtype: str | None = None,
+        embedding_norm: bool = False,
+        value_embedding_layers: list[int] | None = None,
+        value_gate_channels: int = 12,
+        value_gate_scale: float = 3.0,
+        smear_channels: int | None = None,
+        layer_scalars: bool = False,
+        backout_layer: int | None = None,
         initializer_range: float = 0.02,
         use_cache: bool = True,
         bos_token_id: int | None = None,
@@ -112,6 +151,19 @@ class HFChatConfig(PretrainedConfig):
         self.tie_word_embeddings = tie_word_embeddings
         self.final_logit_softcapping = final_logit_softcapping
         self.attention_dropout = attention_dropout
+        # Always set: transformers' mask and cache factories read it whenever the attribute exists.
+        self.layer_types = list(layer_types) if layer_types is not None else \
+            ["full_attention"] * (num_hidden_layers if isinstance(num_hidden_layers, int) else 0)
+        self.sliding_window = sliding_window
+        self.qk_norm_after_rope = qk_norm_after_rope
+        self.rotary_table_dtype = rotary_table_dtype
+        self.embedding_norm = embedding_norm
+        self.value_embedding_layers = None if value_embedding_layers is None else sorted(value_embedding_layers)
+        self.value_gate_channels = value_gate_channels
+        self.value_gate_scale = value_gate_scale
+        self.smear_channels = smear_channels
+        self.layer_scalars = layer_scalars
+        self.backout_layer = backout_layer
         self.initializer_range = initializer_range
         self.use_cache = use_cache
         self._validate()
@@ -159,6 +211,33 @@ class HFChatConfig(PretrainedConfig):
             )
         if not 0.0 <= self.attention_dropout < 1.0:
             raise ValueError(f"HFChatConfig.attention_dropout must be in [0, 1), got {self.attention_dropout!r}")
+        self._validate_nanochat_options()
+
+    def _validate_nanochat_options(self) -> None:
+        layers = self.num_hidden_layers
+        if len(self.layer_types) != layers or not set(self.layer_types) <= set(LAYER_TYPES):
+            raise ValueError(f"HFChatConfig.layer_types must list one of {LAYER_TYPES} for each of the {layers} "
+                             f"layers, got {self.layer_types!r}")
+        if "sliding_attention" in self.layer_types and not _positive_int(self.sliding_window):
+            raise ValueError(f"HFChatConfig.sliding_window must be a positive integer when a layer slides, got "
+                             f"{self.sliding_window!r}")
+        if self.rotary_table_dtype not in (None, "bfloat16"):
+            raise ValueError(f"HFChatConfig.rotary_table_dtype must be None or 'bfloat16', got "
+                             f"{self.rotary_table_dtype!r}")
+        backout = self.backout_layer
+        if backout is not None and (not isinstance(backout, int) or not 0 <= backout < layers):
+            raise ValueError(f"HFChatConfig.backout_layer must be a layer index in [0, {layers}), got {backout!r}")
+        if self.value_embedding_layers is not None:
+            if any(not isinstance(i, int) or not 0 <= i < layers for i in self.value_embedding_layers):
+                raise ValueError(f"HFChatConfig.value_embedding_layers must hold layer indices in [0, {layers}), got "
+                                 f"{self.value_embedding_layers!r}")
+            if not _positive_int(self.value_gate_channels) or self.value_gate_channels > self.hidden_size:
+                raise ValueError(f"HFChatConfig.value_gate_channels must be in [1, hidden_size], got "
+                                 f"{self.value_gate_channels!r}")
+        if self.smear_channels is not None and (not _positive_int(self.smear_channels)
+                                                or self.smear_channels > self.hidden_size):
+            raise ValueError(f"HFChatConfig.smear_channels must be in [1, hidden_size] or None, got "
+                             f"{self.smear_channels!r}")
 
     @classmethod
     def from_depth(cls, depth: int, vocab_size: int = 65536, **overrides) -> "HFChatConfig":

@@ -14,7 +14,7 @@ import transformers
 from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
 from transformers.cache_utils import Cache, DynamicCache
-from transformers.masking_utils import create_causal_mask
+from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
@@ -34,6 +34,11 @@ MASK_TAKES_CACHE_POSITION = "cache_position" in _MASK_PARAMETERS
 # `generate` and of the mask factories, and the field of the model outputs (the old name warns until 5.40). The
 # models' `forward` takes both; inside, and to transformers, the cache goes under the running version's name.
 CACHE_NAME = "cache" if "cache" in _MASK_PARAMETERS else "past_key_values"
+# With ``smear_channels`` set, the (normalised, unsmeared) embedding of the last position a forward pass saw is kept
+# on the KV cache object under this attribute, for the next position to smear; code that rebuilds caches (the
+# serving engine) carries it along. Beam search, which reorders cache rows, does not reorder it.
+SMEAR_STATE = "hfchat_smear_previous"
+MASK_FACTORIES = {"full_attention": create_causal_mask, "sliding_attention": create_sliding_window_causal_mask}
 
 
 def _one_cache(cache: Cache | None, past_key_values: Cache | None) -> Cache | None:
@@ -88,7 +93,10 @@ class HFChatRotaryEmbedding(nn.Module):
     @torch.no_grad()
     def forward(self, x: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         freqs = position_ids[..., None].float() * self.inv_freq.to(device=x.device, dtype=torch.float32)
-        return freqs.cos().to(x.dtype), freqs.sin().to(x.dtype)
+        cos, sin = freqs.cos(), freqs.sin()
+        if self.config.rotary_table_dtype == "bfloat16":
+            cos, sin = cos.bfloat16(), sin.bfloat16()
+        return cos.to(x.dtype), sin.to(x.dtype)
 
 
 def apply_rotary_pos_emb(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
@@ -133,7 +141,12 @@ def eager_attention_forward(
 
 
 class HFChatAttention(nn.Module):
-    """Multi-head attention with grouped key/value heads, dispatched through `ALL_ATTENTION_FUNCTIONS`."""
+    """Multi-head attention with grouped key/value heads, dispatched through `ALL_ATTENTION_FUNCTIONS`.
+
+    A sliding-attention layer hands its window to the attention function (flash attention reads it; the other
+    functions get it through the mask). A layer listed in ``value_embedding_layers`` adds the value embedding it is
+    given to its values, through a per-head gate read from its input.
+    """
 
     def __init__(self, config: HFChatConfig, layer_idx: int):
         super().__init__()
@@ -144,6 +157,7 @@ class HFChatAttention(nn.Module):
         self.scaling = self.head_dim**-0.5
         self.attention_dropout = config.attention_dropout
         self.is_causal = True
+        self.sliding_window = config.sliding_window if config.layer_types[layer_idx] == "sliding_attention" else None
         q_width = config.num_attention_heads * self.head_dim
         kv_width = config.num_key_value_heads * self.head_dim
         self.q_proj = nn.Linear(config.hidden_size, q_width, bias=False)
@@ -151,12 +165,15 @@ class HFChatAttention(nn.Module):
         self.v_proj = nn.Linear(config.hidden_size, kv_width, bias=False)
         self.o_proj = nn.Linear(q_width, config.hidden_size, bias=False)
         self.o_proj.is_residual_projection = True
-        # QK-norm is applied per head before RoPE, as in Qwen3; without it the layer is Llama's.
+        # QK-norm is applied per head before RoPE, as in Qwen3 (after it with qk_norm_after_rope, as in nanochat);
+        # without it the layer is Llama's.
         if config.qk_norm:
             self.q_norm = HFChatRMSNorm(self.head_dim, eps=config.rms_norm_eps)
             self.k_norm = HFChatRMSNorm(self.head_dim, eps=config.rms_norm_eps)
         else:
             self.q_norm = self.k_norm = nn.Identity()
+        if layer_idx in (config.value_embedding_layers or ()):
+            self.value_gate = nn.Linear(config.value_gate_channels, config.num_key_value_heads, bias=False)
 
     def forward(
         self,
@@ -167,15 +184,25 @@ class HFChatAttention(nn.Module):
         **kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         cache = kwargs.pop(CACHE_NAME, None)
+        value_embedding = kwargs.pop("value_embedding", None)
         input_shape = hidden_states.shape[:-1]
         hidden_shape = (*input_shape, -1, self.head_dim)
-        query = self.q_norm(self.q_proj(hidden_states).view(hidden_shape)).transpose(1, 2)
-        key = self.k_norm(self.k_proj(hidden_states).view(hidden_shape)).transpose(1, 2)
-        value = self.v_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        query = self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        key = self.k_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        if not self.config.qk_norm_after_rope:
+            query, key = self.q_norm(query), self.k_norm(key)
+        value = self.v_proj(hidden_states).view(hidden_shape)
+        if value_embedding is not None:
+            channels = self.config.value_gate_channels
+            gate = self.config.value_gate_scale * torch.sigmoid(self.value_gate(hidden_states[..., :channels]))
+            value = value + gate.unsqueeze(-1) * value_embedding.view(hidden_shape)
+        value = value.transpose(1, 2)
         # Rotate in the projections' dtype: under bf16 autocast that keeps q/k in bf16 instead of promoting them to
         # float32 against float32 tables (as a model cast to bf16 does anyway).
         cos, sin = position_embeddings
         query, key = apply_rotary_pos_emb(query, key, cos.to(query.dtype), sin.to(query.dtype))
+        if self.config.qk_norm_after_rope:
+            query, key = self.q_norm(query), self.k_norm(key)
 
         if cache is not None and CACHE_NAME == "cache":
             # transformers >= 5.24: a cache may read and fill the attention kwargs (continuous batching's paged one)
@@ -188,6 +215,8 @@ class HFChatAttention(nn.Module):
         attention_interface: Callable = eager_attention_forward
         if self.config._attn_implementation != "eager":
             attention_interface = ALL_ATTENTION_FUNCTIONS[self.config._attn_implementation]
+        if self.sliding_window is not None:
+            kwargs["sliding_window"] = self.sliding_window
         out, weights = attention_interface(
             self,
             query,
@@ -288,6 +317,11 @@ class HFChatPreTrainedModel(PreTrainedModel):
                 init.normal_(module.weight, mean=0.0, std=module.in_features**-0.5)
         elif isinstance(module, HFChatRMSNorm):
             init.ones_(module.weight)
+        elif isinstance(module, HFChatModel):  # nanochat's scalars: each block starts as a plain residual block
+            for name, start in (("resid_lambdas", 1.0), ("x0_lambdas", 0.0), ("smear_lambda", 0.0),
+                                ("backout_lambda", 0.0)):
+                if hasattr(module, name):
+                    init.constant_(getattr(module, name), start)
         elif isinstance(module, HFChatRotaryEmbedding):
             frequencies = rotary_inverse_frequencies(config).to(module.inv_freq.device)
             if hasattr(init, "copy_"):
@@ -313,10 +347,27 @@ class HFChatModel(HFChatPreTrainedModel):
 
     def __init__(self, config: HFChatConfig):
         super().__init__(config)
+        layers = config.num_hidden_layers
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.layers = nn.ModuleList(HFChatDecoderLayer(config, i) for i in range(config.num_hidden_layers))
+        self.layers = nn.ModuleList(HFChatDecoderLayer(config, i) for i in range(layers))
         self.norm = HFChatRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.rotary_emb = HFChatRotaryEmbedding(config)
+        self.layer_types = config.layer_types
+        # nanochat's additions, each present only when its option is set (see HFChatConfig).
+        if config.embedding_norm:
+            self.embed_norm = HFChatRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        if config.value_embedding_layers:
+            width = config.num_key_value_heads * config.head_dim
+            self.value_embeds = nn.ModuleDict(
+                {str(i): nn.Embedding(config.vocab_size, width) for i in config.value_embedding_layers})
+        if config.smear_channels:
+            self.smear_gate = nn.Linear(config.smear_channels, 1, bias=False)
+            self.smear_lambda = nn.Parameter(torch.zeros(1))
+        if config.layer_scalars:
+            self.resid_lambdas = nn.Parameter(torch.ones(layers))
+            self.x0_lambdas = nn.Parameter(torch.zeros(layers))
+        if config.backout_layer is not None:
+            self.backout_lambda = nn.Parameter(torch.zeros(1))
         self.gradient_checkpointing = False
         self.post_init()
 
@@ -342,6 +393,9 @@ class HFChatModel(HFChatPreTrainedModel):
         cache = _one_cache(cache, past_key_values)
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("HFChatModel.forward: pass exactly one of `input_ids` or `inputs_embeds`")
+        if input_ids is None and self.config.value_embedding_layers:
+            raise ValueError("HFChatModel.forward: a model with value_embedding_layers reads `input_ids`; "
+                             "`inputs_embeds` alone cannot give its value embeddings")
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)
         use_cache = self.config.use_cache if use_cache is None else use_cache
@@ -365,25 +419,41 @@ class HFChatModel(HFChatPreTrainedModel):
 
         # The mask is built before a fresh cache is created: with no cache and no padding mask, transformers reads
         # packed rows (positions restarting at each document) from `position_ids` and masks across documents.
-        causal_mask = self._causal_mask(attention_mask, inputs_embeds, cache, position_ids, cache_position)
+        masks = self._causal_masks(attention_mask, inputs_embeds, cache, position_ids, cache_position)
         if use_cache and cache is None:
             cache = DynamicCache(config=self.config)
 
         hidden_states = inputs_embeds
+        if self.config.embedding_norm:
+            hidden_states = self.embed_norm(hidden_states)
+        if self.config.smear_channels:
+            hidden_states = self._smear(hidden_states, cache if use_cache else None, attention_mask)
+        first = hidden_states
+        backout = None
         position_embeddings = self.rotary_emb(hidden_states, position_ids)
         all_hidden_states = () if output_hidden_states else None
-        for layer in self.layers:
+        for index, layer in enumerate(self.layers):
             if output_hidden_states:
                 all_hidden_states += (hidden_states,)
+            if self.config.layer_scalars:
+                hidden_states = (self.resid_lambdas[index].to(hidden_states.dtype) * hidden_states
+                                 + self.x0_lambdas[index].to(hidden_states.dtype) * first)
+            if self.config.value_embedding_layers and str(index) in self.value_embeds:
+                kwargs["value_embedding"] = self.value_embeds[str(index)](input_ids)
             hidden_states = layer(
                 hidden_states,
-                attention_mask=causal_mask,
+                attention_mask=masks[self.layer_types[index]],
                 position_embeddings=position_embeddings,
                 position_ids=position_ids,
                 cache_position=cache_position,
                 **{CACHE_NAME: cache},
                 **kwargs,
             )
+            kwargs.pop("value_embedding", None)
+            if index == self.config.backout_layer:
+                backout = hidden_states
+        if backout is not None:
+            hidden_states = hidden_states - self.backout_lambda.to(hidden_states.dtype) * backout
         hidden_states = self.norm(hidden_states)
         if output_hidden_states:
             all_hidden_states += (hidden_states,)
@@ -393,9 +463,10 @@ class HFChatModel(HFChatPreTrainedModel):
             **{CACHE_NAME: cache if use_cache else None},
         )
 
-    def _causal_mask(self, attention_mask, inputs_embeds, cache, position_ids, cache_position):
+    def _causal_masks(self, attention_mask, inputs_embeds, cache, position_ids, cache_position) -> dict:
+        """One mask per layer type in use, by transformers' mask factories."""
         if isinstance(attention_mask, dict):  # already prepared, e.g. by `generate`
-            return attention_mask["full_attention"]
+            return attention_mask
         mask_kwargs = {
             "config": self.config,
             "attention_mask": attention_mask,
@@ -403,8 +474,30 @@ class HFChatModel(HFChatPreTrainedModel):
             "position_ids": position_ids,
         }
         if MASK_TAKES_CACHE_POSITION:
-            return create_causal_mask(input_embeds=inputs_embeds, cache_position=cache_position, **mask_kwargs)
-        return create_causal_mask(inputs_embeds=inputs_embeds, **mask_kwargs)
+            mask_kwargs.update(input_embeds=inputs_embeds, cache_position=cache_position)
+        else:
+            mask_kwargs.update(inputs_embeds=inputs_embeds)
+        return {kind: MASK_FACTORIES[kind](**mask_kwargs) for kind in set(self.layer_types)}
+
+    def _smear(self, hidden_states: torch.Tensor, cache: Cache | None, attention_mask) -> torch.Tensor:
+        """nanochat's smear: each position adds a gated copy of the previous position's embedding (the one before
+        smearing). The first position reads it from the cache (none: nothing is added); a padding predecessor adds
+        nothing, so a left-padded row equals the unpadded one. The last embedding is kept on the cache."""
+        batch, length, width = hidden_states.shape
+        previous = getattr(cache, SMEAR_STATE, None) if cache is not None else None
+        if previous is None:
+            previous = hidden_states.new_zeros(batch, 1, width)
+        elif previous.shape[0] != batch:  # rows repeated for several return sequences
+            previous = previous.repeat_interleave(batch // previous.shape[0], dim=0)
+        predecessors = torch.cat([previous.to(hidden_states.dtype), hidden_states[:, :-1]], dim=1)
+        if isinstance(attention_mask, torch.Tensor) and attention_mask.dim() == 2:
+            real = F.pad(attention_mask, (1, 0))[:, -length - 1 : -1]  # is each position's predecessor a token?
+            predecessors = predecessors * real[..., None].to(hidden_states.dtype)
+        channels = self.config.smear_channels
+        gate = self.smear_lambda.to(hidden_states.dtype) * torch.sigmoid(self.smear_gate(hidden_states[..., :channels]))
+        if cache is not None:
+            setattr(cache, SMEAR_STATE, hidden_states[:, -1:].detach())
+        return hidden_states + gate * predecessors
 
 
 class HFChatForCausalLM(HFChatPreTrainedModel, GenerationMixin):
@@ -489,4 +582,4 @@ class HFChatForCausalLM(HFChatPreTrainedModel, GenerationMixin):
         return output.to_tuple() if return_dict is False else output
 
 
-__all__ = ["CACHE_NAME", "HFChatPreTrainedModel", "HFChatModel", "HFChatForCausalLM"]
+__all__ = ["CACHE_NAME", "SMEAR_STATE", "HFChatPreTrainedModel", "HFChatModel", "HFChatForCausalLM"]

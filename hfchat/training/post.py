@@ -34,6 +34,14 @@ logger = logging.getLogger("hfchat")
 END_OF_TURN = "<|im_end|>"
 
 
+def end_of_turn(tokenizer) -> str | None:
+    """The token that ends an assistant turn: hfchat's ``<|im_end|>``, else the tokenizer's own end-of-sequence
+    token (an imported nanochat model's ``<|assistant_end|>``); None when there is neither."""
+    if END_OF_TURN in tokenizer.get_vocab():
+        return END_OF_TURN
+    return tokenizer.eos_token
+
+
 @dataclass
 class ScriptArguments(trl.ScriptArguments, DatasetMixtureConfig):
     """TRL's script arguments plus a dataset mixture (``datasets:``), the identity file and adapter merging."""
@@ -103,9 +111,9 @@ def load_tokenizer(model_args: ModelConfig, training_args) -> transformers.PreTr
             f"text, and the tokenizer of {model_args.model_name_or_path!r} has none; set assistant_only_loss: false "
             "or use a tokenizer trained by hfchat"
         )
-    if END_OF_TURN not in tokenizer.get_vocab():
-        raise ValueError(f"model_name_or_path {model_args.model_name_or_path!r}: the tokenizer has no {END_OF_TURN} "
-                         "token to end a turn with")
+    if end_of_turn(tokenizer) is None:
+        raise ValueError(f"model_name_or_path {model_args.model_name_or_path!r}: the tokenizer has neither "
+                         f"{END_OF_TURN} nor an eos_token to end a turn with")
     # TRL tokenizes the conversations itself: a `<|im_end|>` inside a row's text must stay text, not a forged turn.
     return content_as_text(tokenizer)
 
@@ -153,14 +161,14 @@ def save_model(trainer, tokenizer, script_args: ScriptArguments, model_args: Mod
     trainer.accelerator.wait_for_everyone()
     trainer.save_model(str(tmp))  # every rank: FSDP and ZeRO-3 gather the weights collectively
     if trainer.accelerator.is_main_process:
-        end_of_turn = tokenizer.convert_tokens_to_ids(END_OF_TURN)
-        tokenizer.eos_token = END_OF_TURN
+        tokenizer.eos_token = end_of_turn(tokenizer)
+        end_id = tokenizer.eos_token_id
         save_tokenizer(tokenizer, tmp)
         generation = GenerationConfig(bos_token_id=tokenizer.bos_token_id, pad_token_id=tokenizer.pad_token_id,
-                                      eos_token_id=[end_of_turn, tokenizer.bos_token_id])
+                                      eos_token_id=[end_id, tokenizer.bos_token_id])
         generation.save_pretrained(tmp)
         if (tmp / "config.json").is_file():
-            _set_config_eos(tmp / "config.json", end_of_turn)
+            _set_config_eos(tmp / "config.json", end_id)
         if model_args.use_peft and script_args.merge_adapters:
             _merge_adapter(tmp, model_args, trainer.args.trust_remote_code)
         for path in tmp.iterdir():
