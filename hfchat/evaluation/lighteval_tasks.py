@@ -29,8 +29,7 @@ Tasks (results ``acc``/``acc_norm``/``accuracy`` mean the same as in ``hfchat ev
   ``hfchat_mmlu`` (`cais/mmlu` all, test): log-likelihood multiple choice. Context ``"Question: {question}\\nAnswer:"``
   (after the tokenizer's BOS, as lighteval's ``add_special_tokens=True`` default adds it), continuations
   ``" {choice}"``; ``acc``: the choice with the highest summed log-probability; ``acc_norm``: the highest
-  log-probability per UTF-8 byte of the continuation (lighteval's own character normalisation divides by
-  characters; the two agree on ASCII text).
+  log-probability per character of the choice (without the space before it, as lm-eval counts).
 - ``hfchat_gsm8k`` (`openai/gsm8k` main, test): the question as one user turn in hfchat's ChatML, written into the
   prompt (``<|im_start|>user\\n{question}<|im_end|>\\n<|im_start|>assistant\\n`` after BOS, the text hfchat's chat
   template gives), a greedy reply of up to 256 tokens stopped at ``<|im_end|>``; ``accuracy``: the reply's final
@@ -129,12 +128,13 @@ def gsm8k_prompt(line: dict, task_name: str | None = None) -> Doc:
                choices=[gold], gold_index=0, specific={"gold": gold})
 
 
-class PerByteLoglikelihoodAcc(SampleLevelComputation):
-    """1 when the choice with the highest log-probability per UTF-8 byte of its continuation is the gold one."""
+class PerCharacterLoglikelihoodAcc(SampleLevelComputation):
+    """1 when the choice with the highest log-probability per character of the choice (its continuation without
+    the leading space, as lm-eval counts) is the gold one."""
 
     def compute(self, doc: Doc, model_response, **kwargs) -> int:
         n = len(doc.choices)
-        scores = [lp / max(len(c.encode()), 1) for lp, c in zip(model_response.logprobs[:n], doc.choices)]
+        scores = [lp / max(len(c.removeprefix(" ")), 1) for lp, c in zip(model_response.logprobs[:n], doc.choices)]
         best = max(range(n), key=scores.__getitem__)
         golds = doc.gold_index if isinstance(doc.gold_index, list) else [doc.gold_index]
         return int(best in golds)
@@ -177,7 +177,7 @@ class FinalNumberMatch(SampleLevelComputation):
         return int(gold is not None and predicted == gold)
 
 
-acc_norm = SampleLevelMetric(metric_name="acc_norm", sample_level_fn=PerByteLoglikelihoodAcc(),
+acc_norm = SampleLevelMetric(metric_name="acc_norm", sample_level_fn=PerCharacterLoglikelihoodAcc(),
                              category=SamplingMethod.LOGPROBS, corpus_level_fn=statistics.mean, higher_is_better=True)
 gsm8k_accuracy = SampleLevelMetric(metric_name="accuracy", sample_level_fn=FinalNumberMatch(),
                                    category=SamplingMethod.GENERATIVE, corpus_level_fn=statistics.mean,

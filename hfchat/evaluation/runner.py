@@ -18,7 +18,7 @@ import torch
 from ..files import write_json_atomic, write_jsonl_atomic
 from ..inference.loading import TRUST_REMOTE_CODE_HELP
 from ..inference.loading import load_model as load_for_inference
-from . import builtin_tasks, chat_tasks, code_tasks, core, judge, language_modeling
+from . import builtin_tasks, chat_tasks, cloze_tasks, code_tasks, core, judge, language_modeling
 from .scoring import centered, stderr
 
 
@@ -60,6 +60,8 @@ TASKS: dict[str, Task] = {
                           chat_tasks.multiple_choice_metrics, "accuracy"),
     "mmlu": Task(functools.partial(chat_tasks.multiple_choice, "mmlu"), chat_tasks.multiple_choice_metrics,
                  "accuracy"),
+    **{name: Task(functools.partial(cloze_tasks.cloze, name), cloze_tasks.cloze_metrics, main)
+       for name, (_, _, main) in cloze_tasks.CLOZE_TASKS.items()},
     "gsm8k": Task(chat_tasks.gsm8k, chat_tasks.gsm8k_metrics, "accuracy", options=SAMPLING),
     "humaneval": Task(code_tasks.humaneval, code_tasks.humaneval_metrics, "pass@1", options=SAMPLING),
     "judge": Task(judge.judge, judge.judge_metrics, "score", binary=False, options=("endpoint", "judge_model")),

@@ -27,19 +27,10 @@ from trl.scripts.utils import DatasetConfig
 from ..chat_encoding import content_as_text
 from ..data.mixture import describe, load_identity, load_mixture
 from ..files import write_json_atomic
-from ..tokenizer import save_tokenizer
+from ..tokenizer import IM_END, end_of_turn, save_tokenizer
 
 logger = logging.getLogger("hfchat")
 
-END_OF_TURN = "<|im_end|>"
-
-
-def end_of_turn(tokenizer) -> str | None:
-    """The token that ends an assistant turn: hfchat's ``<|im_end|>``, else the tokenizer's own end-of-sequence
-    token (an imported nanochat model's ``<|assistant_end|>``); None when there is neither."""
-    if END_OF_TURN in tokenizer.get_vocab():
-        return END_OF_TURN
-    return tokenizer.eos_token
 
 
 @dataclass
@@ -113,7 +104,7 @@ def load_tokenizer(model_args: ModelConfig, training_args) -> transformers.PreTr
         )
     if end_of_turn(tokenizer) is None:
         raise ValueError(f"model_name_or_path {model_args.model_name_or_path!r}: the tokenizer has neither "
-                         f"{END_OF_TURN} nor an eos_token to end a turn with")
+                         f"{IM_END} nor an eos_token to end a turn with")
     # TRL tokenizes the conversations itself: a `<|im_end|>` inside a row's text must stay text, not a forged turn.
     return content_as_text(tokenizer)
 
@@ -183,8 +174,8 @@ def save_model(trainer, tokenizer, script_args: ScriptArguments, model_args: Mod
     return output_dir
 
 
-def _set_config_eos(path: Path, end_of_turn: int) -> None:
-    write_json_atomic(path, {**json.loads(path.read_text()), "eos_token_id": end_of_turn})
+def _set_config_eos(path: Path, end_id: int) -> None:
+    write_json_atomic(path, {**json.loads(path.read_text()), "eos_token_id": end_id})
 
 
 def _merge_adapter(folder: Path, model_args: ModelConfig, trust_remote_code: bool) -> None:

