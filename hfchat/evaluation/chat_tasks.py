@@ -27,15 +27,15 @@ from __future__ import annotations
 import torch
 
 from ..data import olmo_eval
+from ..data.formatters import MULTIPLE_CHOICE_LETTERS, multiple_choice_messages
 from ..data.sources import load_source
 from ..rewards import final_answer, is_correct
 from .builtin_tasks import chat_prompts, generate_replies
 from .cloze_tasks import ClozeItem, cloze_scores
-from .language_modeling import scored_logprobs
+from .language_modeling import scored_logprobs, shared_context_logprobs, shares_context
 from .scoring import means, pass_at_k_metrics, shard_of, shard_seed
 
-LETTERS = "ABCDEFGHIJ"
-MC_INSTRUCTION = "Answer with the letter of the correct choice."
+LETTERS = MULTIPLE_CHOICE_LETTERS
 GSM8K_MAX_NEW_TOKENS = 256
 SOURCES = {
     "arc_easy": {"path": "allenai/ai2_arc", "name": "ARC-Easy", "split": "test"},
@@ -63,9 +63,6 @@ def multiple_choice_item(row: dict, source: str) -> tuple[str, list[str], int]:
                          f"answerKey or answer): {error}") from None
 
 
-def multiple_choice_prompt(question: str, choices: list[str]) -> list[dict]:
-    lines = [question, ""] + [f"{LETTERS[i]}. {choice}" for i, choice in enumerate(choices)] + ["", MC_INSTRUCTION]
-    return [{"role": "user", "content": "\n".join(lines)}]
 
 
 def task_rows(task: str, spec, limit: int | None, shard: tuple[int, int] | None) -> tuple[list[dict], str]:
@@ -99,7 +96,11 @@ def letter_scores(model, tokenizer, prompts: list[list[dict]], n_choices: list[i
 
 
 def continuation_logprobs(model, tokenizer, pairs: list[tuple[str, str]], batch_size: int) -> list[float]:
-    """Summed log-probability of each continuation after its context (the context gets the tokenizer's BOS)."""
+    """Summed log-probability of each continuation after its context (the context gets the tokenizer's BOS).
+
+    Each pair is tokenized as ``context + continuation`` and scored from where that parts from the context's own
+    tokenization (a merge across the boundary counts to the continuation). Consecutive pairs with the same context
+    (an item's choices) compute it once (`shared_context_logprobs`) where that is exact for the model."""
     rows = []
     for context, continuation in pairs:
         context_ids = tokenizer(context)["input_ids"]
@@ -107,14 +108,29 @@ def continuation_logprobs(model, tokenizer, pairs: list[tuple[str, str]], batch_
         common = next((i for i, (a, b) in enumerate(zip(context_ids, full_ids)) if a != b), len(context_ids))
         rows.append((full_ids, common))  # score the tokens from where the two tokenizations part
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    return scored_logprobs(model, rows, pad, batch_size)
+    if not shares_context(model):
+        return scored_logprobs(model, rows, pad, batch_size)
+    spans = []  # runs of consecutive pairs with one context: (start, end)
+    for index, (context, _) in enumerate(pairs):
+        if spans and pairs[spans[-1][0]][0] == context:
+            spans[-1][1] = index + 1
+        else:
+            spans.append([index, index + 1])
+    groups = []
+    for begin, end in spans:
+        shared = min(first for _, first in rows[begin:end])  # every row starts with these context tokens
+        if shared == 0:  # nothing in common (an empty context): each row on its own, its first token as prefix
+            groups += [(ids[:1], [(ids[1:], max(first - 1, 0))]) for ids, first in rows[begin:end]]
+        else:
+            groups.append((rows[begin][0][:shared], [(ids[shared:], first - shared) for ids, first in rows[begin:end]]))
+    return [score for scores in shared_context_logprobs(model, groups, pad, batch_size) for score in scores]
 
 
 def multiple_choice(task: str, model, tokenizer, limit: int | None = None, batch_size: int = 32,
                     source=None, shard: tuple[int, int] | None = None) -> list[dict]:
     rows, name = task_rows(task, source or SOURCES[task], limit, shard)
     items = [multiple_choice_item(row, name) for row in rows]
-    prompts = [multiple_choice_prompt(q, choices) for q, choices, _ in items]
+    prompts = [multiple_choice_messages(q, choices) for q, choices, _ in items]  # the SFT rows' prompt
     picks = letter_scores(model, tokenizer, prompts, [len(c) for _, c, _ in items], batch_size)
     cloze_items = [ClozeItem([f"Question: {q}\nAnswer:"], [f" {choice}" for choice in choices], answer)
                    for q, choices, answer in items]
@@ -151,7 +167,8 @@ def gsm8k(model, tokenizer, limit: int | None = None, batch_size: int = 32, sour
         answers = [reply.replace("####", "The answer is") if "####" in reply else reply for reply, _ in row_replies]
         correct = [bool(is_correct(answer, gold)) for answer in answers]
         details.append({"prompt": row["question"], "target": gold, "prediction": row_replies[0][0],
-                        "extracted": final_answer(answers[0]), "score": sum(correct) / len(correct),
+                        "extracted": final_answer(answers[0]), "ends_turn": row_replies[0][1],
+                        "score": sum(correct) / len(correct),
                         "samples": len(correct), "correct": sum(correct)})
     return details
 

@@ -93,6 +93,65 @@ def scored_spans(model, rows: list[tuple[list[int], int]], pad_id: int,
     return spans
 
 
+def shares_context(model) -> bool:
+    """Whether `shared_context_logprobs` is exact for ``model``: its attention takes a dense mask (sdpa or eager) and
+    nothing but attention mixes positions (no nanochat smear, whose previous token is the previous position) within
+    a full causal window (no sliding-window layers)."""
+    config = model.config
+    sliding = "sliding_attention" in (getattr(config, "layer_types", None) or ()) or \
+        getattr(config, "use_sliding_window", False)
+    return config._attn_implementation in ("sdpa", "eager") and not getattr(config, "smear_channels", None) \
+        and not sliding
+
+
+@torch.inference_mode()
+def shared_context_logprobs(model, groups: list[tuple[list[int], list[tuple[list[int], int]]]], pad_id: int,
+                            batch_size: int) -> list[list[float]]:
+    """Summed log-probabilities of several continuations of one context, the context computed once.
+
+    Each group is ``(prefix, [(segment, first), ...])``: segment ``k`` follows ``prefix`` and its tokens from
+    ``first`` on are scored. A group becomes one row, the prefix and then every segment, each segment attending to
+    the prefix and to itself only (a 4D mask) at the positions it would have after the prefix, so each score equals
+    that of ``prefix + segment`` alone. Rows of similar length are batched (``batch_size`` rows)."""
+    order = sorted(range(len(groups)), key=lambda i: len(groups[i][0]) + sum(len(s) for s, _ in groups[i][1]))
+    scores: list[list[float]] = [[0.0] * len(segments) for _, segments in groups]
+    eager = model.config._attn_implementation == "eager"
+    for start in range(0, len(order), batch_size):
+        chunk = [groups[i] for i in order[start:start + batch_size]]
+        width = max(len(prefix) + sum(len(s) for s, _ in segments) for prefix, segments in chunk)
+        ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+        positions = torch.zeros((len(chunk), width), dtype=torch.long)
+        allowed = torch.eye(width, dtype=torch.bool).repeat(len(chunk), 1, 1)  # padding attends to itself
+        picks = []  # (row, position whose logits predict, target token, segment index)
+        for row, (prefix, segments) in enumerate(chunk):
+            p = len(prefix)
+            ids[row, :p] = torch.tensor(prefix)
+            positions[row, :p] = torch.arange(p)
+            allowed[row, :p, :p] = torch.ones(p, p, dtype=torch.bool).tril()
+            offset = p
+            for k, (segment, first) in enumerate(segments):
+                n = len(segment)
+                ids[row, offset:offset + n] = torch.tensor(segment)
+                positions[row, offset:offset + n] = torch.arange(p, p + n)
+                allowed[row, offset:offset + n, :p] = True
+                allowed[row, offset:offset + n, offset:offset + n] = torch.ones(n, n, dtype=torch.bool).tril()
+                picks += [(row, offset + j - 1 if j else p - 1, segment[j], k) for j in range(first, n)]
+                offset += n
+        if not picks:
+            continue
+        mask = allowed[:, None]
+        if eager:
+            mask = torch.zeros(mask.shape).masked_fill(~mask, torch.finfo(torch.float32).min)
+        logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
+                       position_ids=positions.to(model.device), use_cache=False).logits
+        rows, where, targets, _ = (torch.tensor(column) for column in zip(*picks))
+        chosen = torch.log_softmax(logits[rows.to(model.device), where.to(model.device)].float(), dim=-1)
+        values = chosen.gather(1, targets.to(model.device)[:, None]).squeeze(1).double().tolist()
+        for (row, _, _, k), value in zip(picks, values):
+            scores[order[start + row]][k] += value
+    return scores
+
+
 def summarize(nats: float, n_bytes: float, n_tokens: float) -> dict[str, float]:
     """Loss, perplexity and bits per byte from summed nats, bytes and tokens (e.g. added up over processes)."""
     loss = nats / max(n_tokens, 1)

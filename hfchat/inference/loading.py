@@ -78,3 +78,35 @@ def _quantization_options(quantization: str, device: str) -> dict:
         # int8 matmuls take float16 inputs; bitsandbytes says so on every call
         warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")
     return {"quantization_config": config, "device_map": {"": device}}
+
+
+def gguf_to_folder(gguf_file: str | os.PathLike, output: str | os.PathLike):
+    """A GGUF file (llama.cpp's format: a Llama, Qwen, ... model) as a float32 transformers folder at ``output``.
+
+    transformers dequantizes GGUF weights on load but refuses to ``save_pretrained`` a model loaded that way, so the
+    model is rebuilt from its config (without the GGUF quantization record) and given the dequantized weights. The
+    tokenizer, its chat template and the generation config come along. Returns ``output`` as a `Path`.
+    """
+    from pathlib import Path
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ..files import replace_folder
+
+    gguf_file = Path(gguf_file)
+    if not gguf_file.is_file():
+        raise ValueError(f"{gguf_file}: no such GGUF file")
+    options = {"gguf_file": gguf_file.name}
+    loaded = AutoModelForCausalLM.from_pretrained(gguf_file.parent, dtype=torch.float32, **options)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, **options)
+    config = loaded.config
+    config.__dict__.pop("quantization_config", None)
+    model = type(loaded)(config)
+    model.load_state_dict(loaded.state_dict())
+    model.generation_config = loaded.generation_config
+
+    def fill(folder: Path) -> None:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+
+    return replace_folder(output, fill)
