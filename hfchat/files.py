@@ -62,6 +62,9 @@ def replace_folder(path: str | os.PathLike, fill) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's folder is private (0700); the result is an ordinary folder
     try:
         fill(tmp)
         if path.exists():

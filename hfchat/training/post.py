@@ -21,16 +21,15 @@ from accelerate import PartialState
 from transformers import AutoTokenizer, GenerationConfig
 from transformers.trainer_utils import get_last_checkpoint
 from trl import DatasetMixtureConfig, ModelConfig
-from trl.chat_template_utils import has_generation_markers
 from trl.scripts.utils import DatasetConfig
 
 from ..chat_encoding import content_as_text
 from ..data.mixture import describe, load_identity, load_mixture
 from ..files import write_json_atomic
 from ..tokenizer import IM_END, end_of_turn, save_tokenizer
+from .chat_templates import prepare_training_template
 
 logger = logging.getLogger("hfchat")
-
 
 
 @dataclass
@@ -96,12 +95,9 @@ def load_tokenizer(model_args: ModelConfig, training_args) -> transformers.PreTr
                                               trust_remote_code=training_args.trust_remote_code)
     if tokenizer.chat_template is None:
         raise ValueError(f"model_name_or_path {model_args.model_name_or_path!r}: its tokenizer has no chat template")
-    if getattr(training_args, "assistant_only_loss", False) and not has_generation_markers(tokenizer.chat_template):
-        raise ValueError(
-            "assistant_only_loss: true needs a chat template with {% generation %} markers around the assistant's "
-            f"text, and the tokenizer of {model_args.model_name_or_path!r} has none; set assistant_only_loss: false "
-            "or use a tokenizer trained by hfchat"
-        )
+    if getattr(training_args, "assistant_only_loss", False):
+        source = prepare_training_template(tokenizer, model_args.model_name_or_path)
+        PartialState().print(f"[hfchat] assistant_only_loss: the loss mask comes from {source}")
     if end_of_turn(tokenizer) is None:
         raise ValueError(f"model_name_or_path {model_args.model_name_or_path!r}: the tokenizer has neither "
                          f"{IM_END} nor an eos_token to end a turn with")
