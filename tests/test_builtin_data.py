@@ -14,7 +14,7 @@ from hfchat.data.builtin import BUILTIN_NAMES, DEFAULT_IDENTITY, _math_items, bu
 from tests.helpers import REPO_ROOT
 
 COLUMNS = {"stories": ["text"], "chat": ["messages"], "preference": ["prompt", "chosen", "rejected"],
-           "math": ["prompt", "solution", "answer"]}
+           "math": ["prompt", "solution", "answer"], "multiple_choice": ["question", "choices", "answer"]}
 MIN_ROWS = {"train": 5_000, "validation": 100, "test": 400}
 SAFE_EXPRESSION = re.compile(r"^[0-9+\-*() ]+$")
 # Builds datasets in a fresh interpreter. It loads builtin.py on its own: importing the hfchat package would cost
@@ -61,7 +61,7 @@ def test_sizes_match_the_brief():
 
 
 def test_unknown_name_or_split_is_a_clear_error():
-    with pytest.raises(ValueError, match="'poems'.*stories, chat, preference, math"):
+    with pytest.raises(ValueError, match="'poems'.*stories, chat, preference, math, multiple_choice"):
         builtin_dataset("poems")
     with pytest.raises(ValueError, match="'poems'"):
         builtin_splits("poems")

@@ -140,3 +140,36 @@ def test_qlora_trains_a_4bit_model_and_merges_into_full_precision(tiny_model_dir
     before = load_file(tiny_model_dir / "model.safetensors")
     changed = {name for name, p in merged.state_dict().items() if not torch.equal(before[name], p)}
     assert changed and all("q_proj" in name or "v_proj" in name for name in changed)
+
+
+@pytest.mark.slow
+def test_sft_on_multiple_choice_rows_raises_the_letter_accuracy_evaluation_reads(tmp_path):
+    """The SFT rows' target (the bare letter) is what ARC's and MMLU's ``accuracy`` reads at the reply's first
+    position: SFT on builtin multiple-choice items takes a fresh model from chance to most held-out items."""
+    from hfchat import HFChatForCausalLM, train_tokenizer
+    from hfchat.data.builtin import builtin_dataset
+    from hfchat.evaluation.runner import evaluate
+    from hfchat.tokenizer import save_tokenizer
+    from tests.helpers import tiny_config
+
+    rows = builtin_dataset("multiple_choice")
+    tokenizer = train_tokenizer([f"{row['question']} {' '.join(row['choices'])}" for row in rows], vocab_size=1024)
+    base = tmp_path / "base"
+    torch.manual_seed(0)
+    HFChatForCausalLM(tiny_config(vocab_size=len(tokenizer))).save_pretrained(base)
+    save_tokenizer(tokenizer, base)
+    held_out = {"mmlu": {"path": "builtin:multiple_choice", "split": "test"}}
+
+    def letter_accuracy(model) -> float:
+        summary = evaluate(str(model), "mmlu", sources=held_out, limit=200, batch_size=50)
+        return summary["results"]["mmlu"]["accuracy"]
+
+    out = tmp_path / "sft"
+    config = write_config(tmp_path, "sft", base, out, datasets=[{"path": "builtin:multiple_choice"}],
+                          packing=False, max_length=128, per_device_train_batch_size=16,
+                          gradient_accumulation_steps=1, learning_rate=0.003, lr_scheduler_type="constant",
+                          max_steps=160, save_steps=160)
+    run_recipe("sft", config)
+    before, after = letter_accuracy(base), letter_accuracy(out)
+    print(f"letter accuracy on 200 held-out items: {before:.2f} before SFT, {after:.2f} after")
+    assert before < 0.4 and after > 0.8

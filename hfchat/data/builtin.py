@@ -1,6 +1,6 @@
 """Small built-in English datasets, generated on the fly by the seeded code in this file.
 
-Four datasets let every stage of hfchat run offline, with nothing downloaded:
+Five datasets let every stage of hfchat run offline, with nothing downloaded:
 
 - ``stories`` (column ``text``; splits ``train``, ``validation``): short children's stories in the spirit of
   TinyStories (a hero, a problem, its resolution, often a moral; dialogue in quotes), plus one document in five of
@@ -15,6 +15,10 @@ Four datasets let every stage of hfchat run offline, with nothing downloaded:
 - ``math`` (``prompt``, ``solution``, ``answer``; 10,000 / 500): first-grade addition and subtraction within 10,
   bare and as word problems, for SFT, GRPO and accuracy evals; ``solution`` is the worked sum ("7 - 3 = 4.") for
   about a third of the problems and empty for the rest.
+- ``multiple_choice`` (``question``, ``choices``, ``answer``: MMLU's schema; 5,000 / 500): "Which of these is a
+  number?", a number among three words (colours, animals, toys), the answer at any letter; for SFT rows trained on
+  the bare letter and the ``accuracy`` that ARC and MMLU report (``--task-data mmlu=builtin:multiple_choice`` with
+  the ``test`` split).
 
 Nothing comes from an external source: the word lists and templates are written here and combined by
 ``random.Random`` instances with fixed seeds, so every machine builds the same rows in the same order (in a few
@@ -42,7 +46,7 @@ from types import MappingProxyType
 import datasets
 from datasets import Features, List, Value
 
-BUILTIN_NAMES = ("stories", "chat", "preference", "math")
+BUILTIN_NAMES = ("stories", "chat", "preference", "math", "multiple_choice")
 DEFAULT_IDENTITY = MappingProxyType({"name": "hfchat", "creator": "the hfchat developers"})
 # The schema of the calculator the chat data calls; pass `tools=[CALCULATOR_TOOL]` to a chat template to list it.
 CALCULATOR_TOOL = {
@@ -59,10 +63,11 @@ CALCULATOR_TOOL = {
 }
 
 _SPLITS = {"stories": ("train", "validation"), "chat": ("train", "test"), "preference": ("train", "test"),
-           "math": ("train", "test")}
+           "math": ("train", "test"), "multiple_choice": ("train", "test")}
 _SIZES = {("stories", "train"): 22_000, ("stories", "validation"): 220, ("chat", "train"): 20_000,
           ("chat", "test"): 500, ("preference", "train"): 10_000, ("preference", "test"): 500,
-          ("math", "train"): 10_000, ("math", "test"): 500}
+          ("math", "train"): 10_000, ("math", "test"): 500, ("multiple_choice", "train"): 5_000,
+          ("multiple_choice", "test"): 500}
 # One fixed seed per (name, split): held-out splits never share a random stream with train.
 _SEEDS = {key: 20240 + i for i, key in enumerate(_SIZES)}
 
@@ -998,7 +1003,23 @@ _FEATURES = {"stories": Features({"text": Value("string")}), "chat": Features({"
              "preference": Features({"prompt": _CONVERSATIONAL, "chosen": _CONVERSATIONAL,
                                      "rejected": _CONVERSATIONAL}),
              "math": Features({"prompt": _CONVERSATIONAL, "solution": Value("string"),
-                                       "answer": Value("string")})}
+                                       "answer": Value("string")}),
+             "multiple_choice": Features({"question": Value("string"), "choices": List(Value("string")),
+                                          "answer": Value("int64")})}
+
+# ------------------------------------------------------------------------------------------------- multiple choice
+
+_WORDS = tuple(sorted({*_COLOURS, *(a for a, _ in _ANIMALS), *(t for t in _TOYS if " " not in t)}))
+
+
+def _multiple_choice_row(rng: random.Random) -> dict:
+    """A number among three words of the stories, the answer anywhere: the smallest multiple-choice task, one a
+    tiny model learns in a hundred SFT steps (it has to read the choices to find the letter)."""
+    choices = rng.sample(_WORDS, 3)
+    answer = rng.randrange(4)
+    choices.insert(answer, str(rng.randrange(2, 100)))
+    return {"question": "Which of these is a number?", "choices": choices, "answer": answer}
+
 
 # ------------------------------------------------------------------------------------------------------ preference
 
@@ -1125,6 +1146,7 @@ _MAKERS: dict[str, tuple[Callable, Callable[[object], dict]]] = {
     "chat": (lambda rng, identity: {"messages": _conversation(rng, identity)}, lambda row: row),
     "preference": (lambda rng, _: _preference_row(rng), lambda row: row),
     "math": (lambda rng, _: _math_item(rng), _math_row),
+    "multiple_choice": (lambda rng, _: _multiple_choice_row(rng), lambda row: row),
 }
 
 
@@ -1136,6 +1158,8 @@ def _key(name: str, row: dict) -> str:
         return json.dumps([m["content"] for m in row["messages"] if m["role"] in ("system", "user")])
     if name == "preference":  # a held-out pair is new as a pair: small talk and facts have few distinct prompts
         return json.dumps([row[column][0]["content"] for column in ("prompt", "chosen", "rejected")])
+    if name == "multiple_choice":
+        return json.dumps([row["question"], row["choices"]])
     return row["prompt"][0]["content"]
 
 
