@@ -131,7 +131,8 @@ def main() -> None:
     theirs, lm_eval_seconds = lm_eval_samples(model, compared, args.limit, out / "lm_eval")
 
     card = {"hellaswag": MODEL_CARD["hellaswag"], "piqa": MODEL_CARD["piqa"], "mmlu": MODEL_CARD["mmlu (cloze)"],
-            "arc_easy": f"{MODEL_CARD['arc (easy and challenge)']} (mean of both)", "gsm8k": MODEL_CARD["gsm8k (5-shot)"]}
+            "arc_easy": f"{MODEL_CARD['arc (easy and challenge)']} (mean of both)",
+            "gsm8k": MODEL_CARD["gsm8k (5-shot)"]}
     report = {"benchmark": "smollm2_scores", "model": "SmolLM2-135M-Instruct (Q4_1 GGUF dequantized to float32)",
               "model_card": MODEL_CARD, "tasks": {}}
     for task in [*MULTIPLE_CHOICE, "gsm8k"]:
@@ -160,8 +161,8 @@ def main() -> None:
     report["core"] = {"core": core["core"], "stderr": core["stderr"], "core_tasks": core["core_tasks"],
                       "items_per_task": args.core_limit}
     report["lm_eval_seconds"] = round(lm_eval_seconds, 1)
-    report["environment"] = {"python": platform.python_version(), "cpu_count": os.cpu_count(),
-                             **{name: importlib.metadata.version(name) for name in ("torch", "transformers", "lm_eval")}}
+    versions = {name: importlib.metadata.version(name) for name in ("torch", "transformers", "lm_eval")}
+    report["environment"] = {"python": platform.python_version(), "cpu_count": os.cpu_count(), **versions}
     markdown = table(report) + (f"\n\nCORE on the package's {core['core_tasks']} of 22 tasks ({args.core_limit} items "
                                 f"each): {core['core']:.3f} ± {core['stderr']:.3f}")
     report["markdown"] = markdown

@@ -7,7 +7,6 @@ import importlib.util
 import json
 import os
 import subprocess
-from pathlib import Path
 
 import datasets
 import pytest
