@@ -206,8 +206,9 @@ def test_a_failed_export_keeps_the_previous_file(models, tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["model.gguf"]
 
 
-def _with_qwen2_pre_tokenizer(folder):
-    """Give a saved tokenizer Qwen2's pre-tokenizer and NFC normaliser (Qwen 2, 2.5 and 3 tokenise like that)."""
+def _with_pre_tokenizer(folder, kind: str):
+    """Give a saved tokenizer another model family's pre-tokenizer: Qwen2's regex with NFC (Qwen 2, 2.5, 3), SmolLM's
+    digit split before GPT-2's byte-level regex, or GPT-2's alone."""
     from tokenizers import Regex, normalizers, pre_tokenizers
     from transformers import AutoTokenizer
 
@@ -215,11 +216,31 @@ def _with_qwen2_pre_tokenizer(folder):
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     backend = tokenizer.backend_tokenizer
-    backend.normalizer = normalizers.NFC()
-    backend.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(_QWEN2_SPLIT), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    gpt2 = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    if kind == "qwen2":
+        backend.normalizer = normalizers.NFC()
+        backend.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(_QWEN2_SPLIT), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    else:
+        backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), gpt2]) \
+            if kind == "smollm" else gpt2
     tokenizer.save_pretrained(folder)
+
+
+@pytest.mark.parametrize("kind", ["qwen2", "smollm", "gpt-2"])
+def test_llama_cpp_tokenizes_like_other_families_pre_tokenizers(llama_cpp, tiny_model_dir, tmp_path, kind):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for path in tiny_model_dir.iterdir():
+        (folder / path.name).write_bytes(path.read_bytes())
+    _with_pre_tokenizer(folder, kind)
+    path = export_gguf(folder, tmp_path / "model.gguf", outtype="f32")
+    assert gguf.GGUFReader(path).fields["tokenizer.ggml.pre"].contents() == kind
+    _, tokenizer = load_model(str(folder), device="cpu")
+    with _load(llama_cpp, path) as llm:
+        for text in TEXTS:
+            assert llm.tokenize(text.encode(), add_bos=True, special=True) == tokenizer(text)["input_ids"], text
 
 
 @pytest.mark.parametrize("arch", ["qwen3", "llama"])
@@ -232,7 +253,7 @@ def test_transformers_own_llama_and_qwen3_models_export_too(llama_cpp, models, t
 
     native = export_transformers(models[arch], arch, tmp_path / "native")
     if arch == "qwen3":
-        _with_qwen2_pre_tokenizer(native)
+        _with_pre_tokenizer(native, "qwen2")
     assert AutoConfig.from_pretrained(native).model_type == arch
     path = export_gguf(native, tmp_path / "model.gguf", outtype="f32")
     fields = {name: value.contents() for name, value in gguf.GGUFReader(path).fields.items()}
