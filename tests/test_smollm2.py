@@ -1,10 +1,13 @@
 """A real pretrained model through hfchat: SmolLM2-135M-Instruct (the `smollm2_dir` fixture) scored on real
 ARC-Easy test items by `hfchat eval` and by lm-eval's `hf` model, per item; GSM8K, `hfchat chat` and `hfchat serve`
-with its own chat template and end-of-turn token."""
+with its own chat template and end-of-turn token; SFT, DPO and GRPO (LoRA, merged) with its own template; its GGUF
+export in llama.cpp."""
 
 import json
 import subprocess
 import sys
+
+import pytest
 
 from hfchat.data import olmo_eval
 from hfchat.evaluation.lm_eval_tasks import ARC_TASK, write_arc_task
@@ -109,7 +112,6 @@ def test_gguf_export_runs_in_llama_cpp_like_transformers(smollm2_dir, tmp_path):
     """`hfchat export --to gguf` of a transformers Llama model: llama.cpp tokenises as its tokenizer does, computes
     its logits (float16 weights) and answers through its chat template."""
     import numpy as np
-    import pytest
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -134,3 +136,26 @@ def test_gguf_export_runs_in_llama_cpp_like_transformers(smollm2_dir, tmp_path):
     assert float(np.abs(ours - theirs).max()) < 0.25  # float16 weights and KV cache; logits span about +-30
     assert (ours.argmax(-1) == theirs.argmax(-1)).all()
     assert "Paris" in reply["choices"][0]["message"]["content"] and reply["choices"][0]["finish_reason"] == "stop"
+
+
+@pytest.mark.parametrize("stage", ["dpo", "grpo"])
+def test_dpo_and_grpo_take_it_too(smollm2_dir, tmp_path, stage):
+    """One LoRA step of DPO (builtin preference pairs) and of GRPO (builtin math, its rollouts through SmolLM2's own
+    template), each merged into a plain Llama folder."""
+    import yaml
+    from transformers import AutoConfig
+
+    data = {"dpo": {"datasets": [{"path": "builtin:preference", "split": "train[:2]"}], "max_length": 128,
+                    "dataset_num_proc": 1},
+            "grpo": {"datasets": [{"path": "builtin:math", "split": "train[:2]"}], "num_generations": 2,
+                     "max_completion_length": 8, "reward_funcs": ["accuracy", "format"]}}[stage]
+    out = tmp_path / stage
+    config = tmp_path / f"{stage}.yaml"
+    config.write_text(yaml.safe_dump({
+        "model_name_or_path": str(smollm2_dir), "output_dir": str(out), "bf16": False, "report_to": ["none"],
+        "seed": 0, "learning_rate": 0.0001, "per_device_train_batch_size": 2, "max_steps": 1, "save_steps": 1,
+        "use_peft": True, "lora_r": 4, "lora_alpha": 8, "lora_target_modules": ["q_proj", "v_proj"],
+        "merge_adapters": True, "gradient_checkpointing": False, **data}))
+    result = run_recipe(stage, config)
+    assert f"[hfchat] {stage}: world size 1" in result.stdout
+    assert AutoConfig.from_pretrained(out).model_type == "llama" and (out / "model.safetensors").is_file()
