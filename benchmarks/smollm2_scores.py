@@ -57,7 +57,14 @@ def details(out: Path, task: str) -> list[dict]:
 
 
 def lm_eval_samples(model: Path, tasks: list[str], limit: int, folder: Path) -> tuple[dict[str, list[dict]], float]:
-    """lm-eval's per-item results on the first ``limit`` items of each task, in item order, and its time."""
+    """lm-eval's per-item ``acc`` / ``acc_norm`` on the first ``limit`` items of each task, in item order, and its
+    time (kept in ``folder/samples.json`` and reused when it holds these tasks and items)."""
+    saved = folder / "samples.json"
+    if saved.is_file():
+        cached = json.loads(saved.read_text())
+        if cached["limit"] == limit and set(tasks) <= set(cached["samples"]):
+            print(f"[smollm2_scores] lm-eval: reusing {saved}")
+            return cached["samples"], cached["seconds"]
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
@@ -79,8 +86,11 @@ def lm_eval_samples(model: Path, tasks: list[str], limit: int, folder: Path) -> 
     output = simple_evaluate(model=lm, tasks=names, task_manager=TaskManager(include_path=str(folder / "tasks")),
                              log_samples=True)
     seconds = time.perf_counter() - started
-    return {task: sorted(output["samples"][name], key=lambda s: s["doc_id"]) for task, name in zip(tasks, names)}, \
-        seconds
+    samples = {task: [{metric: sample[metric] for metric in ("acc", "acc_norm") if metric in sample}
+                      for sample in sorted(output["samples"][name], key=lambda sample: sample["doc_id"])]
+               for task, name in zip(tasks, names)}
+    saved.write_text(json.dumps({"limit": limit, "seconds": seconds, "samples": samples}))
+    return samples, seconds
 
 
 def binomial(scores: list[float]) -> tuple[float, float]:
