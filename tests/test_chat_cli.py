@@ -38,11 +38,17 @@ def test_interactive_session(chat_model_dir, tmp_path):
         child.sendline("/frobnicate")
         child.expect_exact("unknown command /frobnicate")
 
-        child.sendline("/reset")
-        child.sendline("Sing")  # never ends by itself (1500 tokens): Ctrl-C stops the reply, not the program
-        child.expect_exact("la la la")
-        child.sendintr()
-        child.expect_exact("[stopped]")
+        # Ctrl-C stops the reply, not the program. The song runs about a thousand tokens (two seconds here) before
+        # it ends by itself; on a loaded machine the key can arrive after that, so the song starts again.
+        for _ in range(3):
+            child.sendline("/reset")
+            child.sendline("Sing")
+            child.expect_exact("la la la")
+            child.sendintr()
+            if child.expect_exact(["[stopped]", ">>> "]) == 0:
+                break
+        else:
+            pytest.fail("Ctrl-C never stopped a reply in three songs")
         child.expect_exact(">>> ")
 
         child.sendline("first line \\")  # a trailing backslash continues the message
@@ -62,7 +68,6 @@ def test_interactive_session(chat_model_dir, tmp_path):
     roles = [m["role"] for m in messages]
     assert roles[:3] == ["user", "assistant", "user"]  # Sing, what Ctrl-C kept of the song, the two-line message
     assert messages[0]["content"] == "Sing" and messages[1]["content"].startswith("la la")
-    assert len(messages[1]["content"]) < 3000  # 1500 tokens of song would be longer
     assert messages[2] == {"role": "user", "content": "first line \nsecond line"}
 
 

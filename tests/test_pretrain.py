@@ -3,11 +3,11 @@
 import json
 import os
 import random
-import signal
 import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -64,6 +64,20 @@ def run(args, processes=2, timeout=300):
     return result
 
 
+def kill_process_tree(process):
+    """SIGKILL a launch and every process under it, as a crashed node would lose them.
+
+    torchrun starts each worker in a session of its own, so killing the launcher's process group leaves the workers
+    training on; they are found through the process tree instead.
+    """
+    tree = psutil.Process(process.pid)
+    members = [tree, *tree.children(recursive=True)]
+    for member in members:
+        member.kill()
+    psutil.wait_procs(members, timeout=30)
+    process.wait()
+
+
 def metrics(output_dir):
     return [json.loads(line) for line in (Path(output_dir) / "metrics.jsonl").read_text().splitlines()]
 
@@ -87,7 +101,7 @@ def test_two_cpu_processes_train_and_the_loss_goes_down(corpus, tmp_path):
 
 @pytest.mark.slow
 def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_weights(corpus, tmp_path):
-    steps = dict(max_steps=40, save_steps=4, save_total_limit=2)
+    steps = dict(max_steps=20, save_steps=4, save_total_limit=2)
     uninterrupted = tmp_path / "uninterrupted"
     run(run_args(corpus, uninterrupted, **steps))
 
@@ -95,28 +109,27 @@ def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_weights(corpus, tmp
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     process = subprocess.Popen(
         launch_command(run_args(corpus, interrupted, **steps)),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=REPO_ROOT, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=REPO_ROOT,
     )  # fmt: skip
     deadline = time.time() + 240
     while not (interrupted / "checkpoint-4").is_dir():
         assert process.poll() is None, "the run ended before its first checkpoint"
         assert time.time() < deadline, "no checkpoint within the time limit"
         time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_process_tree(process)
     assert not (interrupted / "model.safetensors").exists(), "the run finished before it was killed"
 
     result = run(run_args(corpus, interrupted, resume_from_checkpoint="latest", **steps))
     assert "world size 2" in result.stdout
     resumed_from = sorted(int(p.name.split("-")[1]) for p in interrupted.glob("checkpoint-*"))
-    assert resumed_from[-1] == 40
+    assert resumed_from[-1] == 20
     expected = load_file(uninterrupted / "model.safetensors")
     got = load_file(interrupted / "model.safetensors")
     assert expected.keys() == got.keys()
     for name in expected:
         assert torch.equal(expected[name], got[name]), name
     # The metrics of the resumed run continue those of the killed one without duplicates.
-    assert [r["step"] for r in metrics(interrupted)] == list(range(2, 41, 2))
+    assert [r["step"] for r in metrics(interrupted)] == list(range(2, 21, 2))
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from hfchat.evaluation.runner import evaluate
 from hfchat.serving.launch import running_server
 from tests.helpers import HFCHAT, run_recipe
 
-ARC_ITEMS = 40  # the first items of ARC-Easy's test set (benchmarks/eval_speed.py compares 200)
+ARC_ITEMS = 24  # the first items of ARC-Easy's test set (benchmarks/eval_speed.py compares 200)
 
 
 def lm_eval_choices(model_dir, rows: list[dict], folder) -> list[dict]:
