@@ -37,7 +37,7 @@ from transformers import GenerationConfig
 from hfchat import HFChatConfig, HFChatForCausalLM
 from hfchat.data.builtin import builtin_dataset
 from hfchat.serving.launch import running_server
-from hfchat.tokenizer import save_tokenizer, train_tokenizer
+from hfchat.tokenizer import BOS_TOKEN, IM_END, save_tokenizer, train_tokenizer
 
 RESULTS = Path(__file__).parent / "results" / "serving.json"
 PROMPTS = ["Once upon a time", "The little robot", "In a house near the woods", "Tom and his dog"]
@@ -53,9 +53,9 @@ def build_model(folder: Path) -> int:
         for parameter in model.parameters():
             if parameter.ndim > 1:
                 parameter.normal_(0, 0.05)
-        for token in ("<|endoftext|>", "<|im_end|>"):
+        for token in (BOS_TOKEN, IM_END):
             model.lm_head.weight[tokenizer.convert_tokens_to_ids(token)] = 0.0  # logit 0, never the largest
-    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    im_end = tokenizer.convert_tokens_to_ids(IM_END)
     model.generation_config.eos_token_id = [im_end, tokenizer.eos_token_id]
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(folder)

@@ -19,14 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .files import shipped
-from .report import HIDDEN_METRICS, STAGES, eval_table, format_value, parameter_count, stage_summary
+from .report import HIDDEN_METRICS, eval_table, format_value, parameter_count, stage_summary
+from .run_folder import REPORT, STAGES, read_eval_results, read_timings, run_of
 
 CARD_TEMPLATE = shipped("model_card") / "model_card.md.jinja"
 # What a model folder may hold that belongs on the Hub (checkpoints, optimizer states and training args stay home).
 UPLOADED = ("*.safetensors", "model.safetensors.index.json", "config.json", "generation_config.json",
             "configuration_hfchat.py", "modeling_hfchat.py", "tokenizer.json", "tokenizer_config.json",
             "special_tokens_map.json", "chat_template.jinja", "trainer_state.json")
-RUN_FILES = ("report.md", "report_loss.png", "report_eval.png")
+RUN_FILES = (REPORT, "report_loss.png", "report_eval.png")
 # model-index entries: hfchat task -> (task type, dataset type, dataset name, config, split)
 DATASETS = {
     "arc_easy": ("allenai/ai2_arc", "ARC-Easy", "ARC-Easy", "test"),
@@ -51,20 +52,6 @@ class UploadPlan:
     folder: Path
     repo_id: str
     operations: list
-
-
-def run_of(model_dir: Path) -> tuple[Path | None, str | None]:
-    """(run folder, stage) when ``model_dir`` is a stage folder of a speedrun (``RUN/<stage>`` with ``RUN/eval``)."""
-    if model_dir.name in STAGES and ((model_dir.parent / "eval").is_dir() or (model_dir.parent / "base").is_dir()):
-        return model_dir.parent, model_dir.name
-    return None, None
-
-
-def eval_results(run: Path | None, stage: str | None) -> dict:
-    if run is None or stage is None:
-        return {}
-    path = run / "eval" / f"{stage}.json"
-    return json.loads(path.read_text())["results"] if path.is_file() else {}
 
 
 def stage_datasets(stage_dir: Path) -> list[str]:
@@ -113,7 +100,7 @@ def model_card(model_dir: str | os.PathLike, repo_id: str, *, exported_dir: str 
     run, stage = run_of(model_dir)
     stages = [s for s in STAGES if run is not None and (run / s).is_dir()]
     stages = stages[:stages.index(stage) + 1] if stage in stages else stages
-    results = eval_results(run, stage)
+    results = read_eval_results(run, stage) if run is not None else {}
     trained_on = {name: stage_datasets(run / name) for name in stages} if run else {}
     datasets = sorted({d for names in trained_on.values() for d in names}
                       | {DATASETS[task][0] for task in results if task in DATASETS})
@@ -127,7 +114,7 @@ def model_card(model_dir: str | os.PathLike, repo_id: str, *, exported_dir: str 
     target = "qwen3" if qk_norm else "llama"
     parameters = format_value(parameter_count(Path(exported_dir or model_dir)), "count")
     training_rows = []
-    timings = json.loads((run / "stages.json").read_text()) if run and (run / "stages.json").is_file() else {}
+    timings = read_timings(run) if run is not None else {}
     for name in stages:
         summary = stage_summary(run, name, timings)
         training_rows.append({"stage": name, "data": ", ".join(trained_on.get(name) or []) or STAGE_DATA[name],

@@ -19,8 +19,8 @@ import subprocess
 from pathlib import Path
 
 from .files import REPO_ROOT, write_text_atomic
+from .run_folder import REPORT, STAGES, eval_summary, read_timings
 
-STAGES = ("base", "sft", "dpo", "grpo")
 MAIN_METRICS = {"builtin_math": "accuracy", "builtin_preference": "win_rate", "builtin_tools": "call_accuracy",
                 "bpb": "bits_per_byte", "core": "core", "arc_easy": "accuracy", "arc_challenge": "accuracy",
                 "mmlu": "accuracy", "gsm8k": "accuracy", "humaneval": "pass@1", "judge": "score",
@@ -139,7 +139,7 @@ def eval_results(run: Path) -> dict[str, dict]:
     """``{stage: results}`` from ``eval/<stage>.json``."""
     found = {}
     for stage in STAGES:
-        summary = _read_json(run / "eval" / f"{stage}.json")
+        summary = _read_json(eval_summary(run, stage))
         if summary:
             found[stage] = summary["results"]
     return found
@@ -278,7 +278,7 @@ def write_report(run: str | os.PathLike) -> Path:
     run = Path(run)
     if not run.is_dir():
         raise ValueError(f"--run {run}: no such folder")
-    timings = _read_json(run / "stages.json") or {}
+    timings = read_timings(run)
     stages = [stage for stage in STAGES if (run / stage).is_dir()]
     if not stages:
         raise ValueError(f"--run {run}: no stage folders ({', '.join(STAGES)}) in it")
@@ -310,6 +310,6 @@ def write_report(run: str | os.PathLike) -> Path:
         plots.append("![scores by stage](report_eval.png)")
     if plots:
         lines += ["", "## Plots", "", *plots]
-    path = run / "report.md"
+    path = run / REPORT
     write_text_atomic(path, "\n".join(lines) + "\n")
     return path

@@ -18,15 +18,16 @@ import sys
 import time
 from pathlib import Path
 
-POST_TRAINING_STAGES = ("sft", "dpo", "grpo")
+from .files import shipped
+from .processes import recipe_command
+from .run_folder import POST_TRAINING_STAGES, TIMINGS, TOKENIZER, eval_details, eval_summary, read_timings
+
 # held-out items per task after each stage: all 500 math problems (greedy, fast), 200 preference pairs, and bits
 # per byte on the builtin stories validation split (all of it: fewer than 1,000 documents)
 SPEEDRUN_TASKS = {"builtin_math": 500, "builtin_preference": 200, "bpb": 1000}
 
-from .files import shipped
 
 RECIPES = shipped("recipes")
-ACCELERATE_CONFIGS = shipped("accelerate_configs")
 
 
 def preset_config(preset: str, stage: str) -> Path:
@@ -64,15 +65,8 @@ def train_tokenizer_stage(preset: str, output: Path) -> None:
 
 def launch(stage: str, preset: str, args: list[str], processes: int) -> None:
     """Run ``recipes/<stage>.py`` with the preset's YAML under `accelerate launch`."""
-    on_gpu = _cuda_devices() > 0
-    accelerate_config = ACCELERATE_CONFIGS / ("ddp.yaml" if on_gpu else "cpu.yaml")
-    command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(accelerate_config),
-        "--num_processes", str(processes), str(RECIPES / f"{stage}.py"),
-        "--config", str(preset_config(preset, stage)), *args,
-    ]  # fmt: skip
-    if processes == 1:  # accelerate refuses a multi-process config with one process; plain python does the same job
-        command = [sys.executable, str(RECIPES / f"{stage}.py"), "--config", str(preset_config(preset, stage)), *args]
+    command = recipe_command(stage, ["--config", str(preset_config(preset, stage)), *args], processes,
+                             gpu=_cuda_devices() > 0)
     print(f"[speedrun] {' '.join(command)}", flush=True)
     subprocess.run(command, check=True)
 
@@ -97,7 +91,7 @@ def speedrun(
     processes = processes or max(_cuda_devices(), 2 if (os.cpu_count() or 1) >= 2 else 1)
     started = time.perf_counter()
 
-    tokenizer_dir = output / "tokenizer"
+    tokenizer_dir = output / TOKENIZER
     if (tokenizer_dir / "tokenizer.json").is_file():
         print(f"[speedrun] tokenizer: {tokenizer_dir} exists, skipped", flush=True)
     else:
@@ -145,14 +139,14 @@ def evaluate_stage(output: Path, stage: str, limit: int | None) -> None:
     from .evaluation.runner import evaluate
     from .files import write_json_atomic
 
-    path = output / "eval" / f"{stage}.json"
+    path = eval_summary(output, stage)
     if path.is_file():
         print(f"[speedrun] eval {stage}: {path} exists, skipped", flush=True)
         return
     started = time.perf_counter()
     limits = {task: min(n, limit or n) for task, n in SPEEDRUN_TASKS.items()}
     with timed(output, f"eval/{stage}"):
-        summary = evaluate(str(output / stage), list(limits), limit=limits, output_dir=output / "eval" / stage)
+        summary = evaluate(str(output / stage), list(limits), limit=limits, output_dir=eval_details(output, stage))
     write_json_atomic(path, summary)
     from .report import HIDDEN_METRICS
 
@@ -169,7 +163,6 @@ def timed(output: Path, name: str):
 
     started = time.perf_counter()
     yield
-    path = output / "stages.json"
-    timings = json.loads(path.read_text()) if path.is_file() else {}
+    timings = read_timings(output)
     timings[name] = {"seconds": round(time.perf_counter() - started, 1)}
-    write_json_atomic(path, timings)
+    write_json_atomic(output / TIMINGS, timings)

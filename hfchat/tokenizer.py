@@ -119,6 +119,19 @@ def end_of_turn(tokenizer) -> str | None:
     return tokenizer.eos_token
 
 
+def end_of_turn_ids(tokenizer, model=None) -> list[int]:
+    """The token ids that end a reply, each once, the main one first: ``model``'s generation-config end tokens (else
+    its config's), then the end-of-turn token (`end_of_turn`) and the tokenizer's end-of-sequence token."""
+    ends = []
+    if model is not None:
+        configured = model.generation_config.eos_token_id if model.generation_config is not None else None
+        configured = model.config.eos_token_id if configured is None else configured
+        ends += configured if isinstance(configured, list) else [configured]
+    turn_end = end_of_turn(tokenizer)
+    ends += [tokenizer.convert_tokens_to_ids(turn_end) if turn_end is not None else None, tokenizer.eos_token_id]
+    return list(dict.fromkeys(int(end) for end in ends if end is not None))
+
+
 def build_tokenizer(tokenizer_object: Tokenizer, model_max_length: int = 2048) -> PreTrainedTokenizerFast:
     """Wrap a trained `tokenizers.Tokenizer` with hfchat's special tokens and chat template."""
     return PreTrainedTokenizerFast(

@@ -1,16 +1,16 @@
 """Tiny models and data for the tests: hidden 64, 2 layers, vocab <= 1024. No network."""
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
 
+from hfchat.processes import recipe_command
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HFCHAT = str(Path(sys.executable).parent / "hfchat")  # the installed command, as users run it
-ACCELERATE = str(Path(sys.executable).parent / "accelerate")
 
 
 def refuse_import(package: str) -> str:
@@ -116,7 +116,7 @@ def train_chat_model(folder, tokenizer, steps=300, seed=0):
     """A tiny hfchat model trained until it repeats `CHAT_CONVERSATIONS` greedily, saved with its tokenizer and a
     generation config that stops at the end of a turn (as the SFT recipe saves one)."""
     from hfchat import HFChatForCausalLM
-    from hfchat.tokenizer import save_tokenizer
+    from hfchat.tokenizer import IM_END, save_tokenizer
 
     torch.manual_seed(seed)
     model = HFChatForCausalLM(tiny_config(vocab_size=len(tokenizer), max_position_embeddings=2048))
@@ -137,7 +137,7 @@ def train_chat_model(folder, tokenizer, steps=300, seed=0):
         optimizer.step()
         optimizer.zero_grad()
     model.eval()
-    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    im_end = tokenizer.convert_tokens_to_ids(IM_END)
     model.generation_config.eos_token_id = [im_end, tokenizer.eos_token_id]
     model.generation_config.pad_token_id = pad
     model.save_pretrained(folder)
@@ -145,24 +145,12 @@ def train_chat_model(folder, tokenizer, steps=300, seed=0):
     return loss.item()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_recipe(stage, config, *args, processes=1, check=True, timeout=420):
     """Run ``recipes/<stage>.py --config CONFIG ARGS``: with plain python for one process, else under
     `accelerate launch` with accelerate_configs/cpu.yaml; offline."""
-    recipe = str(REPO_ROOT / "recipes" / f"{stage}.py")
-    if processes == 1:
-        command = [sys.executable, recipe]
-    else:
-        command = [ACCELERATE, "launch", "--config_file", str(REPO_ROOT / "accelerate_configs" / "cpu.yaml"),
-                   "--num_processes", str(processes), "--main_process_port", str(free_port()), recipe]
+    command = recipe_command(stage, ["--config", str(config), *args], processes)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    result = subprocess.run([*command, "--config", str(config), *args], capture_output=True, text=True, env=env,
-                            timeout=timeout, cwd=REPO_ROOT)
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO_ROOT)
     if check:
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result

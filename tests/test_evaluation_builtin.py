@@ -8,6 +8,7 @@ import torch
 
 from hfchat.evaluation import builtin_tasks
 from hfchat.evaluation.runner import evaluate, parse_tasks
+from hfchat.tokenizer import IM_END
 from tests.helpers import HFCHAT, tiny_model
 
 
@@ -19,7 +20,7 @@ def test_reply_logprobs_batched_equal_one_at_a_time(tiny_tokenizer):
     for prompt, reply, score in zip(prompts, replies, batched):
         head = tiny_tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
         ids = tiny_tokenizer(head, add_special_tokens=False)["input_ids"]
-        reply_ids = tiny_tokenizer(reply[0]["content"] + "<|im_end|>", add_special_tokens=False)["input_ids"]
+        reply_ids = tiny_tokenizer(reply[0]["content"] + IM_END, add_special_tokens=False)["input_ids"]
         total = 0.0
         with torch.no_grad():
             for token in reply_ids:  # next-token log-probabilities, one token at a time, no padding

@@ -10,6 +10,7 @@ import yaml
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from hfchat.tokenizer import IM_END
 from tests.helpers import run_recipe
 
 COMMON = {"bf16": False, "report_to": ["none"], "logging_steps": 1, "seed": 0,
@@ -39,8 +40,8 @@ def assert_chat_model(folder: Path):
     """A finished stage: loads with AutoModelForCausalLM, stops generating at the end of a turn, has a card."""
     model = AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True)
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
-    end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    assert tokenizer.eos_token == "<|im_end|>"
+    end_of_turn = tokenizer.convert_tokens_to_ids(IM_END)
+    assert tokenizer.eos_token == IM_END
     assert model.generation_config.eos_token_id == [end_of_turn, tokenizer.bos_token_id]
     assert model.config.eos_token_id == end_of_turn
     assert (folder / "README.md").is_file() and not (folder / "tmp-final").exists()

@@ -14,7 +14,8 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from hfchat import save_tokenizer, train_tokenizer
-from tests.helpers import ACCELERATE, REPO_ROOT, free_port
+from hfchat.processes import recipe_command
+from tests.helpers import REPO_ROOT
 
 WORDS = "the little cat saw a big red ball and ran to the park with her friend who was happy today".split()
 
@@ -48,11 +49,7 @@ def run_args(corpus, output_dir, **overrides):
 
 
 def launch_command(args, processes=2):
-    return [
-        ACCELERATE, "launch", "--config_file", str(REPO_ROOT / "accelerate_configs" / "cpu.yaml"),
-        "--num_processes", str(processes), "--main_process_port", str(free_port()),
-        str(REPO_ROOT / "recipes" / "pretrain.py"), *args,
-    ]  # fmt: skip
+    return recipe_command("pretrain", args, processes)
 
 
 def run(args, processes=2, timeout=300):

@@ -34,9 +34,10 @@ import datasets
 from datasets import Features, List, Value
 
 from ..rewards import answer_sentence
+from ..run_folder import POST_TRAINING_STAGES
 from .builtin import CALCULATOR_TOOL
 
-STAGES = ("sft", "dpo", "grpo")
+STAGES = POST_TRAINING_STAGES  # the stages whose rows a formatter writes
 MULTIPLE_CHOICE_LETTERS = "ABCDEFGHIJ"
 MULTIPLE_CHOICE_INSTRUCTION = "Answer with the letter of the correct choice."
 

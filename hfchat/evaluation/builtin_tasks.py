@@ -23,7 +23,7 @@ from ..chat_encoding import encode_chat
 from ..data.builtin import CALCULATOR_TOOL, builtin_dataset
 from ..rewards import completion_text, is_correct
 from ..rewards import format as format_reward
-from ..tokenizer import end_of_turn, parse_tool_calls
+from ..tokenizer import end_of_turn, end_of_turn_ids, parse_tool_calls
 from .language_modeling import scored_logprobs
 from .scoring import means, shard_of
 
@@ -35,11 +35,6 @@ def chat_prompts(tokenizer, conversations: list[list[dict]], tools: list[dict] |
     """The token ids of each conversation ending with the assistant's generation prompt, the conversation's own
     text never turned into control tokens (`hfchat.chat_encoding`)."""
     return [encode_chat(tokenizer, c, tools=tools, add_generation_prompt=True) for c in conversations]
-
-
-def _end_ids(tokenizer) -> list[int]:
-    ends = {tokenizer.convert_tokens_to_ids(end_of_turn(tokenizer)), tokenizer.bos_token_id, tokenizer.eos_token_id}
-    return sorted(end for end in ends if end is not None)
 
 
 def generate_greedy(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, batch_size: int,
@@ -60,7 +55,7 @@ def generate_replies(model, tokenizer, prompts: list[list[int]], max_new_tokens:
     are cut to fit the model's context; a prompt that fills it alone gets empty replies."""
     if samples < 1 or (samples > 1 and temperature <= 0):
         raise ValueError(f"samples={samples} with temperature={temperature}: several samples need a temperature > 0")
-    turn_end, stops = tokenizer.convert_tokens_to_ids(end_of_turn(tokenizer)), _end_ids(tokenizer)
+    turn_end, stops = tokenizer.convert_tokens_to_ids(end_of_turn(tokenizer)), end_of_turn_ids(tokenizer, model)
     context = int(getattr(model.config, "max_position_embeddings", 0) or 1 << 30)
     encoded = prompts
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))

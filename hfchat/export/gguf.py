@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from ..tokenizer import SPLIT_PATTERN
+from ..tokenizer import SPLIT_PATTERN, end_of_turn, end_of_turn_ids
 from .transformers_export import ExportError, check_exportable
 
 OUTTYPES = ("f32", "f16", "q8_0")
@@ -172,17 +172,6 @@ def _tokenizer_fields(tokenizer, config) -> dict:
     }  # fmt: skip
 
 
-def _end_of_turn_ids(model, tokenizer) -> list[int]:
-    """The generation config's end tokens (the chat end-of-turn first, as the SFT recipe saves them), else the
-    tokenizer's end-of-sequence token."""
-    ends = model.generation_config.eos_token_id if model.generation_config is not None else None
-    if ends is None:
-        ends = model.config.eos_token_id
-    if ends is None:
-        ends = tokenizer.eos_token_id
-    return [int(e) for e in (ends if isinstance(ends, list) else [ends]) if e is not None]
-
-
 def export_gguf(model: str | os.PathLike, output: str | os.PathLike, outtype: str = "f16") -> Path:
     """Write ``model`` (an hfchat folder or Hub id) as one GGUF file at ``output`` and return its path.
 
@@ -239,12 +228,12 @@ def export_gguf(model: str | os.PathLike, output: str | os.PathLike, outtype: st
         writer.add_token_merges(vocab["merges"])
         if tokenizer.bos_token_id is not None:
             writer.add_bos_token_id(tokenizer.bos_token_id)
-        ends = _end_of_turn_ids(source, tokenizer)
+        ends = end_of_turn_ids(tokenizer, source)
         if ends:
             writer.add_eos_token_id(ends[0])
-        im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-        if isinstance(im_end, int) and im_end != tokenizer.unk_token_id and im_end in ends:
-            writer.add_eot_token_id(im_end)
+        turn_end = end_of_turn(tokenizer)
+        if turn_end is not None:
+            writer.add_eot_token_id(tokenizer.convert_tokens_to_ids(turn_end))
         if tokenizer.pad_token_id is not None:
             writer.add_pad_token_id(tokenizer.pad_token_id)
         writer.add_add_bos_token(vocab["add_bos"])

@@ -40,7 +40,7 @@ from transformers import (
 )
 
 from ..modeling import CACHE_NAME, SMEAR_STATE
-from ..tokenizer import TOOL_CALL_END, TOOL_CALL_START
+from ..tokenizer import TOOL_CALL_END, TOOL_CALL_START, end_of_turn_ids
 from .params import SamplingParams
 
 FINISH_REASONS = ("length", "eos_token", "stop_sequence", "cancelled", "error")
@@ -346,13 +346,7 @@ class Engine:
     def __init__(self, model, tokenizer, max_batch_size: int = 16):
         self.model, self.tokenizer = model.eval(), tokenizer
         self.max_batch_size = max_batch_size
-        config_eos = model.generation_config.eos_token_id if model.generation_config is not None else None
-        ends = set(config_eos if isinstance(config_eos, list) else [config_eos] if config_eos is not None else [])
-        ends |= {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
-        im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-        if isinstance(im_end, int) and im_end != tokenizer.unk_token_id:
-            ends.add(im_end)
-        self.end_ids = frozenset(ends)
+        self.end_ids = frozenset(end_of_turn_ids(tokenizer, model))
         self.special_ids = frozenset(tokenizer.all_special_ids)
         markup = tokenizer.convert_tokens_to_ids([TOOL_CALL_START, TOOL_CALL_END])
         self.tool_markup_ids = frozenset(i for i in markup if i is not None and i in self.special_ids)

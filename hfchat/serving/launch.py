@@ -9,7 +9,6 @@ Example:
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,11 +17,7 @@ from pathlib import Path
 
 import httpx
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ..processes import free_port
 
 
 @contextlib.contextmanager
