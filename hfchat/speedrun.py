@@ -11,10 +11,8 @@ what the README shows.
 """
 
 import contextlib
-import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
