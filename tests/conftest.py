@@ -1,6 +1,7 @@
 """Shared fixtures, built once per session. No network."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,12 +31,14 @@ UNREACHABLE = ("NewConnectionError", "Max retries exceeded", "Temporary failure 
 
 @pytest.fixture(scope="session")
 def newest_transformers():
-    """The newest transformers release on the registry (with the newest huggingface_hub, tokenizers and
-    safetensors), installed now into a folder beside the environment: what `pip install -U transformers` gives a
-    user today. Skips only when the registry cannot be reached."""
+    """The newest transformers release installable from the registry with everything it requires (5.25 added
+    `kernels`; where the registry lacks the `kernels` it needs, pip takes the release before), installed now into a
+    folder beside the environment: what `pip install -U transformers` gives a user today. Skips only when the
+    registry cannot be reached."""
     target = Path(sys.prefix) / "transformers-newest"
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-               "--upgrade", "--target", str(target), "transformers", "huggingface_hub", "tokenizers", "safetensors"]
+    shutil.rmtree(target, ignore_errors=True)  # --upgrade into a --target folder leaves the old release's metadata
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target",
+               str(target), "transformers"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         if any(sign in result.stderr for sign in UNREACHABLE):
