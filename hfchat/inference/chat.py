@@ -46,6 +46,10 @@ class ChatEvent:
     messages: list[dict] = field(default_factory=list)
 
 
+class GenerationError(RuntimeError):
+    """The engine failed while generating a reply (the message names the error)."""
+
+
 class ContextError(ValueError):
     """The newest turn alone does not fit the model's context with room for the reply."""
 
@@ -123,7 +127,7 @@ class ChatTurn:
             completion_tokens += len(stream.tokens)
             reason = stream.finish_reason
             if stream.error:
-                raise RuntimeError(stream.error)
+                raise GenerationError(stream.error)
             visible, calls = _split_tool_calls(stream.text)
             if in_call and not calls:  # unparseable call: show what the model wrote rather than lose it
                 yield ChatEvent("text", text=stream.text[len(visible):])

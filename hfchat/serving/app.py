@@ -39,12 +39,13 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..inference import Engine, SamplingParams
-from ..inference.chat import ChatTurn, ContextError, tool_call_json
+from ..inference.chat import ChatTurn, ContextError, GenerationError, tool_call_json
 from .body_guard import DEFAULT_MAX_BODY_BYTES, BodyGuard
 from .schemas import ChatCompletionRequest, CompletionRequest, GenerateRequest, TokenizeRequest
 
+# an engine failure ("error") is never a finish reason here: it is a 500 JSON error, or an error event in a stream
 OPENAI_FINISH = {"eos_token": "stop", "stop_sequence": "stop", "length": "length", "cancelled": "stop",
-                 "tool_calls": "tool_calls", "error": "stop"}
+                 "tool_calls": "tool_calls"}
 
 
 @dataclass
@@ -100,7 +101,8 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
     def error_payload(path: str, error: ApiError) -> dict:
         metrics.add(f'hfchat_request_errors_total{{status="{error.status}"}}')
         if path.startswith("/v1"):
-            kind = {401: "authentication_error", 429: "rate_limit_error"}.get(error.status, "invalid_request_error")
+            kind = {401: "authentication_error", 429: "rate_limit_error", 500: "server_error"}.get(
+                error.status, "invalid_request_error")
             return {"error": {"message": error.message, "type": kind, "param": error.param, "code": None}}
         return {"error": error.message, "error_type": error.error_type}
 
@@ -211,6 +213,9 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
         except ContextError as error:
             free_slot()
             raise ApiError(422, str(error), "messages") from None
+        except GenerationError as error:
+            free_slot()
+            raise ApiError(500, str(error), None, "generation") from None
         except BaseException:
             free_slot()
             raise
@@ -232,6 +237,8 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
                                     "content": event.result})
                 elif event.type == "done":
                     done = event
+        except GenerationError as error:
+            raise ApiError(500, str(error), None, "generation") from None
         finally:
             free_slot()
         record(started, first_time)
@@ -273,6 +280,8 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
                         yield json.dumps({**head, "object": "chat.completion.chunk", "choices": [],
                                           "usage": _usage(event.prompt_tokens, event.completion_tokens)})
             yield "[DONE]"
+        except GenerationError as error:
+            yield json.dumps(error_payload("/v1", ApiError(500, str(error), None, "generation")))
         finally:
             free_slot()
 
@@ -313,6 +322,9 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
                             yield json.dumps({**head, "object": "text_completion", "choices": [
                                 choice(token.text, None, [(token.id, token.logprob, token.top)], offset)]})
                             offset += len(tokenizer.decode([token.id]))
+                    if stream and stream.error:
+                        yield json.dumps(error_payload("/v1", ApiError(500, stream.error, None, "generation")))
+                        return
                     if stream:
                         record(started, stream.first_token_time)
                     reason = OPENAI_FINISH[stream.finish_reason] if stream else "length"
