@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from hfchat.data.formatters import gsm8k_answer
 from hfchat.evaluation import chat_tasks, code_tasks, language_modeling
 from hfchat.evaluation.runner import evaluate
 from tests.helpers import HFCHAT, REPO_ROOT
@@ -40,7 +41,7 @@ def test_multiple_choice_rows_from_both_schemas_and_bad_rows_are_named():
     assert chat_tasks.multiple_choice_item({**MMLU_ROWS[0], "answer": "C"}, "mmlu")[2] == 2
     with pytest.raises(ValueError, match="my.jsonl: row .* is not a multiple-choice item"):
         chat_tasks.multiple_choice_item({"question": "q", "choices": ["a"], "answer": 4}, "my.jsonl")
-    assert chat_tasks.gsm8k_gold("so 1,000 left\n#### 1,000") == "1000"
+    assert gsm8k_answer("so <<2*500=1000>>1,000 left\n#### 1,000") == ("so 1,000 left", "1000")
 
 
 def test_log_likelihood_scores_equal_brute_force_per_choice(tiny_model_dir):

@@ -81,15 +81,16 @@ def _conversation(row: dict) -> dict:
     return {"messages": messages, "tools": tools}
 
 
-def _gsm8k_answer(answer: str) -> tuple[str, str]:
-    """(worked solution with the calculator annotations removed, final number) of a GSM8K answer."""
+def gsm8k_answer(answer: str) -> tuple[str, str]:
+    """(worked solution with the calculator annotations removed, final number after the last ``####``, without
+    thousands separators) of a GSM8K answer: what SFT trains on, GRPO rewards and the evaluation scores against."""
     reasoning, _, final = answer.rpartition("####")
     return _GSM8K_CALCULATION.sub("", reasoning).strip(), final.strip().replace(",", "")
 
 
 def _question_answer_to_sft(row: dict) -> dict:
     if "question" in row:
-        reasoning, final = _gsm8k_answer(row["answer"])
+        reasoning, final = gsm8k_answer(row["answer"])
         reply = f"{reasoning}\n{answer_sentence(final)}" if reasoning else answer_sentence(final)
         prompt = [{"role": "user", "content": row["question"]}]
     else:  # builtin math: the worked sum ("3 + 4 = 7.") when given, then the answer sentence
@@ -147,7 +148,7 @@ def _prompt_answer(row: dict) -> dict:
     if "problem" in row:
         return {"prompt": [{"role": "user", "content": row["problem"]}], "answer": row["solution"]}
     if "question" in row:
-        return {"prompt": [{"role": "user", "content": row["question"]}], "answer": _gsm8k_answer(row["answer"])[1]}
+        return {"prompt": [{"role": "user", "content": row["question"]}], "answer": gsm8k_answer(row["answer"])[1]}
     return {"prompt": _as_messages(row["prompt"], "user"), "answer": str(row["answer"])}
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 
 from ..data import olmo_eval
-from ..data.formatters import MULTIPLE_CHOICE_LETTERS, multiple_choice_item, multiple_choice_messages
+from ..data.formatters import MULTIPLE_CHOICE_LETTERS, gsm8k_answer, multiple_choice_item, multiple_choice_messages
 from ..data.sources import load_source
 from ..rewards import final_answer, is_correct
 from .builtin_tasks import chat_prompts, generate_replies
@@ -128,10 +128,6 @@ def multiple_choice_metrics(details: list[dict]) -> dict[str, float]:
                            "random_baseline": "random_baseline"})
 
 
-def gsm8k_gold(answer: str) -> str:
-    return answer.split("####")[-1].strip().replace(",", "")
-
-
 def gsm8k(model, tokenizer, limit: int | None = None, batch_size: int = 32, source=None,
           shard: tuple[int, int] | None = None, samples: int = 1, temperature: float = 0.0) -> list[dict]:
     rows, name = task_rows("gsm8k", source or SOURCES["gsm8k"], limit, shard)
@@ -143,7 +139,7 @@ def gsm8k(model, tokenizer, limit: int | None = None, batch_size: int = 32, sour
                                temperature=temperature, seed=shard_seed(shard))
     details = []
     for row, row_replies in zip(rows, replies):
-        gold = gsm8k_gold(row["answer"])
+        gold = gsm8k_answer(row["answer"])[1]
         answers = [reply.replace("####", "The answer is") if "####" in reply else reply for reply, _ in row_replies]
         correct = [bool(is_correct(answer, gold)) for answer in answers]
         details.append({"prompt": row["question"], "target": gold, "prediction": row_replies[0][0],

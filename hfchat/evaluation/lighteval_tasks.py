@@ -119,6 +119,8 @@ def multiple_choice_prompt(line: dict, task_name: str | None = None) -> Doc:
 
 
 def gsm8k_gold(answer: str) -> str:
+    """The final number of a GSM8K answer (a copy of `hfchat.data.formatters.gsm8k_answer`'s: this file cannot
+    import hfchat)."""
     return answer.split("####")[-1].strip().replace(",", "")
 
 
