@@ -18,8 +18,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .evaluation.registry import FACTS, scores
 from .files import shipped
-from .report import HIDDEN_METRICS, eval_table, format_value, parameter_count, stage_summary
+from .report import eval_table, format_value, parameter_count, stage_summary
 from .run_folder import REPORT, STAGES, read_eval_results, read_timings, run_of
 
 CARD_TEMPLATE = shipped("model_card") / "model_card.md.jinja"
@@ -28,19 +29,6 @@ UPLOADED = ("*.safetensors", "model.safetensors.index.json", "config.json", "gen
             "configuration_hfchat.py", "modeling_hfchat.py", "tokenizer.json", "tokenizer_config.json",
             "special_tokens_map.json", "chat_template.jinja", "trainer_state.json")
 RUN_FILES = (REPORT, "report_loss.png", "report_eval.png")
-# model-index entries: hfchat task -> (task type, dataset type, dataset name, config, split)
-DATASETS = {
-    "arc_easy": ("allenai/ai2_arc", "ARC-Easy", "ARC-Easy", "test"),
-    "arc_challenge": ("allenai/ai2_arc", "ARC-Challenge", "ARC-Challenge", "test"),
-    "mmlu": ("cais/mmlu", "MMLU", "all", "test"),
-    "gsm8k": ("openai/gsm8k", "GSM8K", "main", "test"),
-    "humaneval": ("openai/openai_humaneval", "HumanEval", None, "test"),
-    "core": ("mosaicml/eval-gauntlet", "CORE (DCLM)", None, None),
-    "bpb": ("builtin:stories", "hfchat builtin stories", None, "validation"),
-    "builtin_math": ("builtin:math", "hfchat builtin math", None, "test"),
-    "builtin_preference": ("builtin:preference", "hfchat builtin preference", None, "test"),
-    "builtin_tools": ("builtin:chat", "hfchat builtin tool calls", None, "test"),
-}
 STAGE_DATA = {"base": "the preset's pretraining mixture", "sft": "conversations", "dpo": "preference pairs",
               "grpo": "prompts with rewards"}
 
@@ -71,15 +59,15 @@ def card_eval_results(results: dict) -> list:
 
     entries = []
     for task, metrics in results.items():
-        if task not in DATASETS:
+        facts = FACTS.get(task)
+        if facts is None or facts.dataset_name is None:
             continue
-        dataset_type, dataset_name, config, split = DATASETS[task]
-        task_type = "text-generation"
-        for metric, value in metrics.items():
-            if metric in (*HIDDEN_METRICS, "unscored") or not isinstance(value, (int, float)):
+        for metric, value in scores(metrics).items():
+            if not isinstance(value, (int, float)):
                 continue
-            entries.append(EvalResult(task_type=task_type, dataset_type=dataset_type, dataset_name=dataset_name,
-                                      dataset_config=config, dataset_split=split, metric_type=metric,
+            entries.append(EvalResult(task_type="text-generation", dataset_type=facts.source["path"],
+                                      dataset_name=facts.dataset_name, dataset_config=facts.source.get("name"),
+                                      dataset_split=facts.source.get("split"), metric_type=metric,
                                       metric_name=f"{task} {metric}", metric_value=round(float(value), 4)))
     return entries
 
@@ -103,7 +91,7 @@ def model_card(model_dir: str | os.PathLike, repo_id: str, *, exported_dir: str 
     results = read_eval_results(run, stage) if run is not None else {}
     trained_on = {name: stage_datasets(run / name) for name in stages} if run else {}
     datasets = sorted({d for names in trained_on.values() for d in names}
-                      | {DATASETS[task][0] for task in results if task in DATASETS})
+                      | {FACTS[task].source["path"] for task in results if task in FACTS and FACTS[task].dataset_name})
     datasets = [d for d in datasets if not d.startswith("builtin:")]  # hub ids only (builtin data ships in hfchat)
     card_data = ModelCardData(
         library_name="transformers", pipeline_tag="text-generation", license=license,

@@ -18,14 +18,10 @@ import platform
 import subprocess
 from pathlib import Path
 
+from .evaluation.registry import MAIN_METRICS, scores
 from .files import REPO_ROOT, write_text_atomic
 from .run_folder import REPORT, STAGES, eval_summary, read_timings
 
-MAIN_METRICS = {"builtin_math": "accuracy", "builtin_preference": "win_rate", "builtin_tools": "call_accuracy",
-                "bpb": "bits_per_byte", "core": "core", "arc_easy": "accuracy", "arc_challenge": "accuracy",
-                "mmlu": "accuracy", "gsm8k": "accuracy", "humaneval": "pass@1", "judge": "score",
-                "chatcore": "chatcore"}
-HIDDEN_METRICS = ("n", "stderr", "seconds", "bytes", "tokens", "nats", "tasks", "core_tasks", "random_baseline")
 PACKAGES = ("torch", "transformers", "trl", "accelerate", "datasets", "peft", "huggingface_hub", "tokenizers")
 
 
@@ -148,8 +144,7 @@ def eval_results(run: Path) -> dict[str, dict]:
 def eval_table(results: dict[str, dict]) -> str:
     """A markdown table: one row per (task, metric), one column per stage."""
     rows = list(dict.fromkeys((task, metric) for stage_results in results.values()
-                              for task, metrics in stage_results.items() for metric in metrics
-                              if metric not in HIDDEN_METRICS))
+                              for task, metrics in stage_results.items() for metric in scores(metrics)))
     lines = ["| task | metric | " + " | ".join(results) + " |", "|---|---|" + "---:|" * len(results)]
     for task, metric in rows:
         cells = []

@@ -146,11 +146,11 @@ def evaluate_stage(output: Path, stage: str, limit: int | None) -> None:
     with timed(output, f"eval/{stage}"):
         summary = evaluate(str(output / stage), list(limits), limit=limits, output_dir=eval_details(output, stage))
     write_json_atomic(path, summary)
-    from .report import HIDDEN_METRICS
+    from .evaluation.registry import scores
 
-    scores = ", ".join(f"{task}.{metric} {value:.3f}" for task, metrics in summary["results"].items()
-                       for metric, value in metrics.items() if metric not in HIDDEN_METRICS)
-    print(f"[speedrun] eval {stage} ({time.perf_counter() - started:.0f}s): {scores}", flush=True)
+    found = ", ".join(f"{task}.{metric} {value:.3f}" for task, metrics in summary["results"].items()
+                      for metric, value in scores(metrics).items())
+    print(f"[speedrun] eval {stage} ({time.perf_counter() - started:.0f}s): {found}", flush=True)
 
 
 @contextlib.contextmanager

@@ -55,7 +55,7 @@ def our_pairs(task: str, row: dict) -> tuple[list[tuple[str, str]], int]:
     if task in ("arc_easy", "arc_challenge"):
         question, choices, answer = multiple_choice_item(row, task)
         return [(f"Question: {question}\nAnswer:", f" {choice}") for choice in choices], answer
-    item = cloze_tasks.CLOZE_TASKS[task][0](row)
+    item = cloze_tasks.CLOZE_TASKS[task](row)
     return item.pairs(), item.answer
 
 

@@ -1,1 +1,2 @@
-"""Evaluation: language-modelling metrics (loss, perplexity, bits per byte) and, later, task suites."""
+"""Evaluation: the tasks of `hfchat eval` (`runner.TASKS`; what is known about each in `registry`), language-modelling
+metrics, CORE, the chat and cloze benchmarks, and lm-eval / lighteval task definitions for comparison."""

@@ -33,16 +33,11 @@ from ..rewards import final_answer, is_correct
 from .builtin_tasks import chat_prompts, generate_replies
 from .cloze_tasks import ClozeItem, cloze_scores
 from .language_modeling import scored_logprobs, shared_context_logprobs, shares_context
+from .registry import FACTS
 from .scoring import means, pass_at_k_metrics, shard_of, shard_seed
 
 LETTERS = MULTIPLE_CHOICE_LETTERS
 GSM8K_MAX_NEW_TOKENS = 256
-SOURCES = {
-    "arc_easy": {"path": "allenai/ai2_arc", "name": "ARC-Easy", "split": "test"},
-    "arc_challenge": {"path": "allenai/ai2_arc", "name": "ARC-Challenge", "split": "test"},
-    "mmlu": {"path": "cais/mmlu", "name": "all", "split": "test"},
-    "gsm8k": {"path": "openai/gsm8k", "name": "main", "split": "test"},
-}
 
 
 def task_rows(task: str, spec, limit: int | None, shard: tuple[int, int] | None) -> tuple[list[dict], str]:
@@ -108,7 +103,7 @@ def continuation_logprobs(model, tokenizer, pairs: list[tuple[str, str]], batch_
 
 def multiple_choice(task: str, model, tokenizer, limit: int | None = None, batch_size: int = 32,
                     source=None, shard: tuple[int, int] | None = None) -> list[dict]:
-    rows, name = task_rows(task, source or SOURCES[task], limit, shard)
+    rows, name = task_rows(task, source or FACTS[task].source, limit, shard)
     items = [multiple_choice_item(row, name) for row in rows]
     prompts = [multiple_choice_messages(q, choices) for q, choices, _ in items]  # the SFT rows' prompt
     picks = letter_scores(model, tokenizer, prompts, [len(c) for _, c, _ in items], batch_size)
@@ -130,7 +125,7 @@ def multiple_choice_metrics(details: list[dict]) -> dict[str, float]:
 
 def gsm8k(model, tokenizer, limit: int | None = None, batch_size: int = 32, source=None,
           shard: tuple[int, int] | None = None, samples: int = 1, temperature: float = 0.0) -> list[dict]:
-    rows, name = task_rows("gsm8k", source or SOURCES["gsm8k"], limit, shard)
+    rows, name = task_rows("gsm8k", source or FACTS["gsm8k"].source, limit, shard)
     for row in rows[:1]:
         if "question" not in row or "answer" not in row:
             raise ValueError(f"{name}: gsm8k rows need columns question and answer, got {sorted(row)}")

@@ -31,6 +31,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .registry import FACTS
 from .scoring import means
 
 
@@ -100,15 +101,10 @@ def sciq(row: dict) -> ClozeItem:
 
 
 # task -> (how a row of its Hub schema becomes an item, its Hub dataset, its main metric)
-CLOZE_TASKS: dict[str, tuple[Callable[[dict], ClozeItem], dict, str]] = {
-    "hellaswag": (hellaswag, {"path": "Rowan/hellaswag", "split": "validation"}, "acc_norm"),
-    "piqa": (piqa, {"path": "ybisk/piqa", "split": "validation"}, "acc_norm"),
-    "winogrande": (winogrande, {"path": "allenai/winogrande", "name": "winogrande_xl", "split": "validation"}, "acc"),
-    "openbookqa": (openbookqa, {"path": "allenai/openbookqa", "name": "main", "split": "test"}, "acc_norm"),
-    "commonsense_qa": (commonsense_qa, {"path": "tau/commonsense_qa", "split": "validation"}, "acc_norm"),
-    "boolq": (boolq, {"path": "google/boolq", "split": "validation"}, "acc"),
-    "copa": (copa, {"path": "aps/super_glue", "name": "copa", "split": "validation"}, "acc"),
-    "sciq": (sciq, {"path": "allenai/sciq", "split": "test"}, "acc_norm"),
+# task -> its row to `ClozeItem` (the rows in the schema of the task's Hub dataset, `registry.FACTS[task].source`)
+CLOZE_TASKS: dict[str, Callable[[dict], ClozeItem]] = {
+    "hellaswag": hellaswag, "piqa": piqa, "winogrande": winogrande, "openbookqa": openbookqa,
+    "commonsense_qa": commonsense_qa, "boolq": boolq, "copa": copa, "sciq": sciq,
 }
 
 
@@ -137,7 +133,7 @@ def cloze(task: str, model, tokenizer, limit: int | None = None, batch_size: int
           shard: tuple[int, int] | None = None) -> list[dict]:
     from .chat_tasks import continuation_logprobs, task_rows  # chat_tasks scores its choices with this module
 
-    to_item, default, main = CLOZE_TASKS[task]
+    to_item, default, main = CLOZE_TASKS[task], FACTS[task].source, FACTS[task].main
     rows, name = task_rows(task, source or default, limit, shard)
     try:
         items = [to_item(row) for row in rows]

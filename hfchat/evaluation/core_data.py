@@ -77,7 +77,7 @@ _LM_REQUESTS = {"lambada": "oe_eval_tasks/lambada/bpb_0shot", "jeopardy": "oe_ev
 
 def _multiple_choice_item(task: str, row: dict) -> ClozeItem:
     if task in CLOZE_TASKS:
-        return CLOZE_TASKS[task][0](row)
+        return CLOZE_TASKS[task](row)
     from .chat_tasks import multiple_choice_item  # ARC
 
     question, choices, answer = multiple_choice_item(row, task)

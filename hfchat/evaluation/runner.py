@@ -19,20 +19,18 @@ from ..files import write_json_atomic, write_jsonl_atomic
 from ..inference.loading import TRUST_REMOTE_CODE_HELP
 from ..inference.loading import load_model as load_for_inference
 from . import builtin_tasks, chat_tasks, cloze_tasks, code_tasks, core, judge, language_modeling
+from .registry import CHATCORE_TASKS, FACTS, scores
 from .scoring import centered, stderr
 
 
 @dataclass(frozen=True)
 class Task:
     """``run(model, tokenizer, limit=, batch_size=, source=, shard=, **options) -> details`` and
-    ``metrics(details) -> {metric: value}`` (with ``stderr`` when the task computes its own); ``main``: the metric
-    that ``stderr`` is about; ``binary``: the items' scores are 0/1 (binomial standard error); ``options``: the
-    extra keywords ``run`` takes."""
+    ``metrics(details) -> {metric: value}`` (with ``stderr`` when the task computes its own); ``options``: the
+    extra keywords ``run`` takes. Its main metric and default data are in `registry.FACTS`."""
 
     run: Callable
     metrics: Callable
-    main: str
-    binary: bool = True
     options: tuple[str, ...] = ()
 
 
@@ -47,28 +45,21 @@ def _ignores_source(function: Callable) -> Callable:
 
 SAMPLING = ("samples", "temperature")
 TASKS: dict[str, Task] = {
-    "builtin_math": Task(_ignores_source(builtin_tasks.builtin_math), builtin_tasks.builtin_math_metrics, "accuracy"),
+    "builtin_math": Task(_ignores_source(builtin_tasks.builtin_math), builtin_tasks.builtin_math_metrics),
     "builtin_preference": Task(_ignores_source(builtin_tasks.builtin_preference),
-                               builtin_tasks.builtin_preference_metrics, "win_rate"),
-    "builtin_tools": Task(_ignores_source(builtin_tasks.builtin_tools), builtin_tasks.builtin_tools_metrics,
-                          "call_accuracy"),
-    "bpb": Task(language_modeling.bpb, language_modeling.bpb_metrics, "bits_per_byte", binary=False),
-    "core": Task(core.core, core.core_metrics, "core"),
-    "arc_easy": Task(functools.partial(chat_tasks.multiple_choice, "arc_easy"), chat_tasks.multiple_choice_metrics,
-                     "accuracy"),
-    "arc_challenge": Task(functools.partial(chat_tasks.multiple_choice, "arc_challenge"),
-                          chat_tasks.multiple_choice_metrics, "accuracy"),
-    "mmlu": Task(functools.partial(chat_tasks.multiple_choice, "mmlu"), chat_tasks.multiple_choice_metrics,
-                 "accuracy"),
-    **{name: Task(functools.partial(cloze_tasks.cloze, name), cloze_tasks.cloze_metrics, main)
-       for name, (_, _, main) in cloze_tasks.CLOZE_TASKS.items()},
-    "gsm8k": Task(chat_tasks.gsm8k, chat_tasks.gsm8k_metrics, "accuracy", options=SAMPLING),
-    "humaneval": Task(code_tasks.humaneval, code_tasks.humaneval_metrics, "pass@1", options=SAMPLING),
-    "judge": Task(judge.judge, judge.judge_metrics, "score", binary=False, options=("endpoint", "judge_model")),
+                               builtin_tasks.builtin_preference_metrics),
+    "builtin_tools": Task(_ignores_source(builtin_tasks.builtin_tools), builtin_tasks.builtin_tools_metrics),
+    "bpb": Task(language_modeling.bpb, language_modeling.bpb_metrics),
+    "core": Task(core.core, core.core_metrics),
+    **{name: Task(functools.partial(chat_tasks.multiple_choice, name), chat_tasks.multiple_choice_metrics)
+       for name in ("arc_easy", "arc_challenge", "mmlu")},
+    **{name: Task(functools.partial(cloze_tasks.cloze, name), cloze_tasks.cloze_metrics)
+       for name in cloze_tasks.CLOZE_TASKS},
+    "gsm8k": Task(chat_tasks.gsm8k, chat_tasks.gsm8k_metrics, options=SAMPLING),
+    "humaneval": Task(code_tasks.humaneval, code_tasks.humaneval_metrics, options=SAMPLING),
+    "judge": Task(judge.judge, judge.judge_metrics, options=("endpoint", "judge_model")),
 }
-# ChatCORE: the mean over these tasks (those that ran) of the main metric centred on the task's random baseline,
-# (value - baseline) / (1 - baseline), as nanochat reports it.
-CHATCORE_TASKS = ("arc_easy", "arc_challenge", "mmlu", "gsm8k", "humaneval")
+assert TASKS.keys() == FACTS.keys(), "every task has its facts in registry.FACTS"
 
 
 def parse_tasks(spec: str | list[str]) -> list[str]:
@@ -147,7 +138,7 @@ def evaluate(model: str, tasks: str | list[str], *, limit: int | Mapping[str, in
     writes = output_dir is not None and (accelerator is None or accelerator.is_main_process)
     results = {}
     for name in names:
-        task = TASKS[name]
+        task, facts = TASKS[name], FACTS[name]
         started = time.perf_counter()
         task_limit = limit.get(name) if isinstance(limit, Mapping) else limit
         details = task.run(loaded, tokenizer, limit=task_limit, batch_size=batch_size, source=sources.get(name),
@@ -159,12 +150,14 @@ def evaluate(model: str, tasks: str | list[str], *, limit: int | Mapping[str, in
         metrics = task.metrics(details)
         scores = [d.get("score") for d in details]
         spread = metrics.pop("stderr") if "stderr" in metrics else \
-            stderr(metrics[task.main], scores) if task.binary else stderr(float("nan"), scores)
+            stderr(metrics[facts.main], scores) if facts.binary else stderr(float("nan"), scores)
         results[name] = {**metrics, "n": len(details), "stderr": spread,
                          "seconds": round(time.perf_counter() - started, 2)}
         if writes:
             write_jsonl_atomic(Path(output_dir) / "details" / f"{name}.jsonl", details)
-    centred = [centered(results[t][TASKS[t].main], results[t]["random_baseline"]) for t in CHATCORE_TASKS
+    # ChatCORE: the mean of these tasks' main metrics centred on their random baselines, (value - baseline) /
+    # (1 - baseline), as nanochat reports it
+    centred = [centered(results[t][FACTS[t].main], results[t]["random_baseline"]) for t in CHATCORE_TASKS
                if t in results]
     if centred:
         results["chatcore"] = {"chatcore": sum(centred) / len(centred), "tasks": len(centred)}
@@ -178,7 +171,6 @@ def format_results(summary: dict) -> str:
     """A markdown table of every task's metrics."""
     lines = ["| task | metric | value |", "|---|---|---:|"]
     for task, metrics in summary["results"].items():
-        for metric, value in metrics.items():
-            if metric not in ("n", "stderr", "seconds"):
-                lines.append(f"| {task} | {metric} | {value:.4f} |")
+        for metric, value in scores(metrics).items():
+            lines.append(f"| {task} | {metric} | {value:.4f} |")
     return "\n".join(lines)
