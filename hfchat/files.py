@@ -52,6 +52,21 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     os.replace(tmp, path)
 
 
+def move_into(staged: str | os.PathLike, folder: str | os.PathLike) -> None:
+    """Move every entry of the complete folder ``staged`` into ``folder`` by rename (an entry of the same name is
+    replaced), then remove ``staged``: for a folder that keeps other files (a training run's ``output_dir`` with its
+    checkpoints), where `replace_folder` would replace them all."""
+    import shutil
+
+    staged, folder = Path(staged), Path(folder)
+    for entry in staged.iterdir():
+        target = folder / entry.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        os.replace(entry, target)
+    staged.rmdir()
+
+
 def replace_folder(path: str | os.PathLike, fill) -> Path:
     """Build a folder at ``path`` without ever leaving a half-written one there: ``fill(tmp)`` writes into a fresh
     sibling temporary folder, which then takes the place of ``path`` (an existing ``path`` is replaced only after

@@ -12,7 +12,6 @@ name and renamed when complete. At the end the model, tokenizer and generation c
 import json
 import logging
 import math
-import os
 import shutil
 import time
 from contextlib import nullcontext
@@ -28,6 +27,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Genera
 from ..data.sources import Dataset, load_text_mixture, load_text_source, texts_between
 from ..data.stream import PretrainingStream
 from ..evaluation.language_modeling import batch_totals, summarize, token_byte_lengths
+from ..files import move_into, write_text_atomic
 from ..modeling import HFChatConfig, HFChatForCausalLM
 from ..tokenizer import save_tokenizer, train_and_save_tokenizer
 from . import checkpoints
@@ -167,9 +167,7 @@ def trim_metrics(path: Path, last_step: int) -> None:
     if not path.is_file():
         return
     kept = [line for line in path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= last_step]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in kept))
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
 def generate_samples(model, tokenizer, prompts, max_new_tokens, accelerator) -> list[str]:
@@ -372,6 +370,4 @@ def save_final_model(model, tokenizer, output_dir: Path) -> None:
     )
     model.save_pretrained(tmp)
     save_tokenizer(tokenizer, tmp)
-    for path in tmp.iterdir():
-        os.replace(path, output_dir / path.name)
-    tmp.rmdir()
+    move_into(tmp, output_dir)

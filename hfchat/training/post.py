@@ -25,7 +25,7 @@ from trl.scripts.utils import DatasetConfig
 
 from ..chat_encoding import content_as_text
 from ..data.mixture import describe, load_identity, load_mixture
-from ..files import write_json_atomic
+from ..files import move_into, write_json_atomic
 from ..tokenizer import IM_END, end_of_turn, save_tokenizer
 from .chat_templates import prepare_training_template
 
@@ -158,12 +158,7 @@ def save_model(trainer, tokenizer, script_args: ScriptArguments, model_args: Mod
             _set_config_eos(tmp / "config.json", end_id)
         if model_args.use_peft and script_args.merge_adapters:
             _merge_adapter(tmp, model_args, trainer.args.trust_remote_code)
-        for path in tmp.iterdir():
-            target = output_dir / path.name
-            if target.is_dir():
-                shutil.rmtree(target)
-            os.replace(path, target)
-        tmp.rmdir()
+        move_into(tmp, output_dir)
         trainer.create_model_card(model_name=output_dir.name, dataset_name=_dataset_names(script_args),
                                   tags=["hfchat", stage])
     trainer.accelerator.wait_for_everyone()
