@@ -18,10 +18,15 @@ def test_help_lists_every_command():
         assert name in result.stdout
 
 
-def test_command_table_and_parser_agree():
+def test_every_command_explains_its_flags(capsys):
     parser = build_parser()
-    subparsers = next(a for a in parser._actions if a.dest == "command")
-    assert set(subparsers.choices) == set(COMMANDS)
+    for name in COMMANDS:
+        try:
+            parser.parse_args([name, "--help"])
+        except SystemExit as exit:
+            assert exit.code == 0, name
+        usage = capsys.readouterr().out
+        assert usage.startswith(f"usage: hfchat {name}") and "--help" in usage, name
 
 
 def test_size_reports_the_depth_rule(capsys):

@@ -19,12 +19,6 @@ def test_from_depth_takes_overrides():
     assert (config.hidden_size, config.num_attention_heads, config.num_key_value_heads) == (64, 4, 2)
 
 
-def test_defaults_are_the_qwen3_layout():
-    config = HFChatConfig()
-    assert config.hidden_act == "silu" and config.qk_norm is True
-    assert config.tie_word_embeddings is False and config.final_logit_softcapping is None
-
-
 @pytest.mark.parametrize(
     "fields, field_name",
     [
