@@ -5,6 +5,7 @@ Each entry of `COMMANDS` names a function that adds the subcommand's arguments a
 """
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -123,22 +124,21 @@ def _add_model_argument(parser: argparse.ArgumentParser) -> None:
     quantize.add_argument("--load-in-8bit", action="store_true", help="int8 weights through bitsandbytes (CPU or GPU)")
 
 
+# `hfchat chat` samples by default (greedy replies to a conversation repeat themselves); SamplingParams' own
+# defaults, which the library and the server use, are greedy
+CHAT_SAMPLING = {"temperature": 0.7, "top_p": 0.95}
+
+
 def _add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--temperature", type=float, default=0.7, help="0 for greedy (default: 0.7)")
-    parser.add_argument("--top-k", type=int, default=0, help="keep the k most likely tokens (default: 0, all)")
-    parser.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default: 0.95)")
-    parser.add_argument("--min-p", type=float, default=0.0, help="drop tokens under min-p x the best (default: 0)")
-    parser.add_argument("--repetition-penalty", type=float, default=1.0, help="(default: 1.0, none)")
-    parser.add_argument("--max-new-tokens", type=int, default=256, help="per reply (default: 256)")
-    parser.add_argument("--seed", type=int, default=None, help="seed for reproducible sampling")
+    from .inference import SamplingParams
+
+    add_dataclass_arguments(parser, SamplingParams, skip=("stop", "top_logprobs"), defaults=CHAT_SAMPLING)
 
 
 def _sampling_params(args: argparse.Namespace):
     from .inference import SamplingParams
 
-    return SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
-                          top_p=args.top_p, min_p=args.min_p, repetition_penalty=args.repetition_penalty,
-                          seed=args.seed)
+    return from_namespace(SamplingParams, args)
 
 
 def _load_engine(args: argparse.Namespace, command: str, **engine_options):
@@ -175,22 +175,19 @@ def _run_chat(args: argparse.Namespace) -> int:
     return repl.run(engine, params, system=args.system, prompt=args.prompt, tools=not args.no_tools)
 
 
+# `hfchat serve`'s flags: `ServeConfig`'s fields (execute_tools is --no-tools, shared with chat), and the server's
+SERVE_FLAGS = {"default_max_new_tokens": "--max-new-tokens"}
+
+
 def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    from .serving.app import ServeConfig
+
     _add_model_argument(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    parser.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' on the API routes")
-    parser.add_argument("--cors-allow-origins", nargs="*", default=[], help="origins allowed by CORS (default: none)")
     parser.add_argument("--max-batch-size", type=int, default=16, help="requests per generate call (default: 16)")
-    parser.add_argument("--max-concurrent-requests", type=int, default=64, help="more get 429 (default: 64)")
-    from .serving.body_guard import DEFAULT_MAX_BODY_BYTES
-
-    parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
-                        help=f"larger request bodies get 413 (default: {DEFAULT_MAX_BODY_BYTES:,})")
-    parser.add_argument("--max-input-tokens", type=int, default=None, help="default: the model's context - 1")
-    parser.add_argument("--max-total-tokens", type=int, default=None, help="input + new tokens (default: context)")
-    parser.add_argument("--max-new-tokens", type=int, default=256, help="when a request sets none (default: 256)")
-    parser.add_argument("--model-id", default=None, help="name reported by /v1/models and /info (default: --model)")
+    add_dataclass_arguments(parser, ServeConfig, flags=SERVE_FLAGS, skip=("execute_tools",),
+                            defaults={"model_id": None})
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -204,11 +201,8 @@ def _run_serve(args: argparse.Namespace) -> int:
     engine = _load_engine(args, "serve", max_batch_size=args.max_batch_size)
     if engine is None:
         return 2
-    config = ServeConfig(model_id=args.model_id or args.model, max_input_tokens=args.max_input_tokens,
-                         max_total_tokens=args.max_total_tokens, max_concurrent_requests=args.max_concurrent_requests,
-                         max_body_bytes=args.max_body_bytes,
-                         default_max_new_tokens=args.max_new_tokens, api_key=args.api_key,
-                         cors_allow_origins=args.cors_allow_origins, execute_tools=not args.no_tools)
+    config = dataclasses.replace(from_namespace(ServeConfig, args), model_id=args.model_id or args.model,
+                                 execute_tools=not args.no_tools)
     print(f"hfchat serve: {args.model} on http://{args.host}:{args.port} (chat page at /, OpenAI API at /v1, "
           "TGI API at /generate)", flush=True)
     uvicorn.run(create_app(engine, config), host=args.host, port=args.port, log_level="warning")

@@ -43,11 +43,13 @@ def _value_type(annotation) -> type:
 
 
 def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, *, flags: dict[str, str] | None = None,
-                            required: tuple[str, ...] = (), skip: tuple[str, ...] = ()) -> None:
+                            required: tuple[str, ...] = (), skip: tuple[str, ...] = (),
+                            defaults: dict | None = None) -> None:
     """One flag per field of ``cls`` (``--field-name``, or the name ``flags`` gives it): its type, its default
     (a field without one is required, as are ``required``) and its ``help`` metadata, backticked fields in it
-    written as flags. A ``list`` field is repeatable; a ``bool`` field is a switch."""
-    flags = flags or {}
+    written as flags; ``defaults`` replaces some fields' defaults for this command. A ``list`` field is repeatable
+    (or takes several values with ``nargs`` metadata); a ``bool`` field is a switch."""
+    flags, defaults = flags or {}, defaults or {}
     hints = typing.get_type_hints(cls)
     for spec in dataclasses.fields(cls):
         if spec.name in skip:
@@ -55,20 +57,25 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, *, flags: dict
         kind, text = hints[spec.name], name_flags(spec.metadata.get("help", ""), cls, dashes=True, flags=flags)
         flag = _flag(spec.name, True, flags)
         has_default = spec.default is not dataclasses.MISSING or spec.default_factory is not dataclasses.MISSING
-        default = spec.default if spec.default is not dataclasses.MISSING else None
+        default = defaults.get(spec.name, spec.default if spec.default is not dataclasses.MISSING else None)
         options = {"dest": spec.name, "help": text}
         if kind is not bool:
             options["metavar"] = spec.metadata.get("metavar", flag.lstrip("-").replace("-", "_").upper())
         if kind is bool:
             options.update(action="store_true", default=bool(default))
         elif typing.get_origin(kind) is list:
-            options.update(action="append", type=_value_type(kind), default=[])
+            options.update(type=_value_type(kind), default=[])
+            options.update({"nargs": spec.metadata["nargs"]} if "nargs" in spec.metadata else {"action": "append"})
         else:
             value_type = _value_type(kind)
             options.update(type=value_type, default=default)
             if spec.name in required or not has_default:
                 options["required"] = True
-            elif default is not None and text and "default" not in text:
+            elif "default" in text or default is None:
+                pass  # the help says it, or there is nothing to say
+            elif spec.name in defaults:
+                options["help"] = f"{text} (default: {default}; {cls.__name__}() has {spec.default})"
+            else:
                 options["help"] = f"{text} (default: {default})"
         parser.add_argument(flag, **options)
 

@@ -21,30 +21,25 @@ MAX_TOP_LOGPROBS = 20
 
 @dataclass
 class SamplingParams:
-    """How to pick each next token and when to stop.
+    """How to pick each next token and when to stop (each field's ``help`` says what it does; ``hfchat chat``'s
+    flags are made from them)."""
 
-    Attributes:
-        max_new_tokens: at most this many generated tokens.
-        temperature: 0 for greedy decoding, else the softmax temperature.
-        top_k: keep the k most likely tokens (0: all).
-        top_p: keep the smallest set of tokens whose probability reaches p (1.0: all).
-        min_p: drop tokens less likely than ``min_p`` times the most likely one (0.0: none).
-        repetition_penalty: CTRL-style penalty (>1 discourages tokens already in the prompt or reply; 1.0: none).
-        stop: strings that end the reply when generated (not included in the returned text).
-        seed: seed of this request's own random generator (reproducible sampling even inside a batch).
-        top_logprobs: with each generated token, the log-probabilities of this many most likely tokens at its
-            position (0: none; at most `MAX_TOP_LOGPROBS`).
-    """
-
-    max_new_tokens: int = 256
-    temperature: float = 0.0
-    top_k: int = 0
-    top_p: float = 1.0
-    min_p: float = 0.0
-    repetition_penalty: float = 1.0
-    stop: list[str] = field(default_factory=list)
-    seed: int | None = None
-    top_logprobs: int = 0
+    max_new_tokens: int = field(default=256, metadata={"help": "at most this many generated tokens per reply"})
+    temperature: float = field(default=0.0, metadata={"help": "0 for greedy decoding, else the softmax temperature"})
+    top_k: int = field(default=0, metadata={"help": "keep the k most likely tokens (0: all)"})
+    top_p: float = field(default=1.0, metadata={
+        "help": "keep the smallest set of tokens whose probability reaches p (1.0: all)"})
+    min_p: float = field(default=0.0, metadata={
+        "help": "drop tokens less likely than min_p times the most likely one (0.0: none)"})
+    repetition_penalty: float = field(default=1.0, metadata={
+        "help": "CTRL-style penalty: above 1 discourages tokens already in the prompt or reply (1.0: none)"})
+    stop: list[str] = field(default_factory=list, metadata={
+        "help": "strings that end the reply when generated (not included in the returned text)"})
+    seed: int | None = field(default=None, metadata={
+        "help": "seed of this request's own random generator (reproducible sampling even inside a batch)"})
+    top_logprobs: int = field(default=0, metadata={
+        "help": "with each generated token, the log-probabilities of this many most likely tokens at its position "
+                "(0: none; at most MAX_TOP_LOGPROBS)"})
 
     def __post_init__(self):
         self.validate()
