@@ -29,25 +29,9 @@ def _add_size_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_size(args: argparse.Namespace) -> int:
-    import torch
+    from .modeling.size import size_summary
 
-    from .modeling import HFChatConfig, HFChatForCausalLM
-
-    config = HFChatConfig.from_depth(args.depth, vocab_size=args.vocab_size)
-    with torch.device("meta"):  # shapes only: no memory, no initialisation
-        model = HFChatForCausalLM(config)
-    embedding = config.vocab_size * config.hidden_size
-    summary = {
-        "depth": config.num_hidden_layers,
-        "hidden_size": config.hidden_size,
-        "num_attention_heads": config.num_attention_heads,
-        "head_dim": config.head_dim,
-        "intermediate_size": config.intermediate_size,
-        "vocab_size": config.vocab_size,
-        "parameters": model.num_parameters(),
-        "parameters_without_embeddings": model.num_parameters() - embedding,
-        "train_flops_per_token": model.flops_per_token(args.seq_len),
-    }
+    summary = size_summary(args.depth, vocab_size=args.vocab_size, seq_len=args.seq_len)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
