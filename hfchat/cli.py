@@ -164,7 +164,7 @@ SERVE_FLAGS = {"default_max_new_tokens": "--max-new-tokens"}
 
 
 def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    from .serving.app import ServeConfig
+    from .serving.config import ServeConfig  # not .app: the parser is built without the serve extra
 
     _add_model_argument(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
@@ -178,7 +178,8 @@ def _run_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from .serving.app import ServeConfig, create_app
+        from .serving.app import create_app
+        from .serving.config import ServeConfig
     except ImportError as error:
         print(f"hfchat serve: {error.name} is missing; install the extra: pip install 'hfchat[serve]'", file=sys.stderr)
         return 2

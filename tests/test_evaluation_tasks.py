@@ -209,7 +209,7 @@ def test_sampled_pass_at_k_is_reproducible_and_agrees_with_the_evaluate_metric_m
     chunks = [json.loads(line) for line in (tmp_path / "a" / "details" / "bpb.jsonl").read_text().splitlines()]
     bpb = metrics.load("bits_per_byte").compute(**{key: [c[key] for c in chunks] for key in ("nats", "bytes", "tokens")})
     assert bpb["bits_per_byte"] == pytest.approx(runs[0]["results"]["bpb"]["bits_per_byte"])
-    with pytest.raises(ValueError, match="--temperature"):
+    with pytest.raises(ValueError, match="`temperature` > 0"):
         evaluate(str(chat_model_dir), "gsm8k", samples=2, temperature=0.0)
 
 

@@ -29,7 +29,6 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
 from importlib import resources
 
 from fastapi import FastAPI, Request
@@ -40,32 +39,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..inference import Engine, SamplingParams
 from ..inference.chat import ChatTurn, ContextError, GenerationError, tool_call_json
-from .body_guard import DEFAULT_MAX_BODY_BYTES, BodyGuard
+from .body_guard import BodyGuard
+from .config import ServeConfig
 from .schemas import ChatCompletionRequest, CompletionRequest, GenerateRequest, TokenizeRequest
 
 # an engine failure ("error") is never a finish reason here: it is a 500 JSON error, or an error event in a stream
 OPENAI_FINISH = {"eos_token": "stop", "stop_sequence": "stop", "length": "length", "cancelled": "stop",
                  "tool_calls": "tool_calls"}
-
-
-@dataclass
-class ServeConfig:
-    """Limits and options of one server (`hfchat serve`'s flags are made from these fields)."""
-
-    model_id: str = field(default="hfchat", metadata={
-        "help": "the name /v1/models and /info report (default: the --model given)"})
-    max_input_tokens: int | None = field(default=None, metadata={
-        "help": "longest prompt accepted (default: the model's context minus one)"})
-    max_total_tokens: int | None = field(default=None, metadata={
-        "help": "prompt plus new tokens (default: the model's context)"})
-    max_concurrent_requests: int = field(default=64, metadata={"help": "requests beyond this many get 429"})
-    default_max_new_tokens: int = field(default=256, metadata={"help": "new tokens when a request names none"})
-    api_key: str | None = field(default=None, metadata={
-        "help": "require 'Authorization: Bearer KEY' on every route but the page and /health"})
-    cors_allow_origins: list[str] = field(default_factory=list, metadata={
-        "nargs": "*", "help": "origins allowed by CORS (default: none, CORS off)"})
-    execute_tools: bool = field(default=True, metadata={"help": "run the calculator when the model calls it"})
-    max_body_bytes: int = field(default=DEFAULT_MAX_BODY_BYTES, metadata={"help": "larger request bodies get 413"})
 
 
 class ApiError(Exception):
