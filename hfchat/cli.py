@@ -169,7 +169,7 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     _add_model_argument(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    parser.add_argument("--max-batch-size", type=int, default=16, help="requests per generate call (default: 16)")
+    parser.add_argument("--max-batch-size", type=int, default=16, help="requests decoded together in one batch (default: 16)")
     add_dataclass_arguments(parser, ServeConfig, flags=SERVE_FLAGS, skip=("execute_tools",),
                             defaults={"model_id": None})
 

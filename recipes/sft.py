@@ -47,11 +47,11 @@ def main(script_args: post.ScriptArguments, training_args: SFTConfig, model_args
 
     # Train
     post.announce(trainer, "sft")
-    trainer.train(resume_from_checkpoint=post.resume_checkpoint(training_args))
+    result = trainer.train(resume_from_checkpoint=post.resume_checkpoint(training_args))
 
     # Save, model card, push
     output_dir = post.save_model(trainer, tokenizer, script_args, model_args, "sft")
-    post.finish(trainer, output_dir)
+    post.finish(trainer, output_dir, result)
 
 
 if __name__ == "__main__":

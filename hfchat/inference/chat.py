@@ -18,9 +18,10 @@ Example (CPU):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass, field
 
 from ..chat_encoding import encode_chat
@@ -107,6 +108,44 @@ class ChatTurn:
             self._stream.cancel()
 
     def __iter__(self) -> Iterator[ChatEvent]:
+        """The turn's events, blocking: for a thread (the REPL, tests)."""
+        plan, reply = self._plan(), None
+        while (step := _advance(plan, reply)) is not None:
+            reply = None
+            if isinstance(step, Stream):
+                watch = _ToolCallWatch(self._tool_start)
+                for token in step:
+                    if event := watch.text_event(token):
+                        yield event
+                reply = watch.in_call
+            elif isinstance(step, _ToolRun):
+                reply = run_tool_call(step.call)
+            else:
+                yield step
+
+    async def events(self) -> AsyncIterator[ChatEvent]:
+        """The turn's events in an event loop (the server): tokens come through `Stream.follow`, tools run in a
+        worker thread, and leaving early cancels the generation."""
+        plan, reply = self._plan(), None
+        try:
+            while (step := _advance(plan, reply)) is not None:
+                reply = None
+                if isinstance(step, Stream):
+                    watch = _ToolCallWatch(self._tool_start)
+                    async for token in step.follow():
+                        if event := watch.text_event(token):
+                            yield event
+                    reply = watch.in_call
+                elif isinstance(step, _ToolRun):
+                    reply = await asyncio.to_thread(run_tool_call, step.call)
+                else:
+                    yield step
+        finally:
+            self.cancel()  # a no-op once the turn is over
+
+    def _plan(self) -> Generator[ChatEvent | Stream | _ToolRun, object, None]:
+        """The turn without waiting on anything: yields a `Stream` to follow (then receives whether a tool call
+        began in it), a `_ToolRun` to run (then receives its result), or an event to pass on."""
         tokenizer, budget = self.engine.tokenizer, self.engine.max_length - self.params.max_new_tokens
         budget = min(budget, self.max_prompt_tokens or budget)
         if budget < 1:
@@ -119,11 +158,7 @@ class ChatTurn:
             self._stream = stream = self.engine.submit(prompt_ids, self.params, tool_markup=True)
             if self._cancelled.is_set():
                 stream.cancel()
-            in_call = False
-            for token in stream:
-                in_call = in_call or token.id == self._tool_start
-                if not in_call and not token.special:  # text may be "" while a character is incomplete
-                    yield ChatEvent("text", text=token.text, token=token)
+            in_call = yield stream
             completion_tokens += len(stream.tokens)
             reason = stream.finish_reason
             if stream.error:
@@ -142,13 +177,41 @@ class ChatTurn:
                 reason = "tool_calls" if not self._cancelled.is_set() else "cancelled"
                 break
             for call in calls:
-                result = run_tool_call(call)
+                result = yield _ToolRun(call)
                 added.append({"role": "tool", "name": call["name"], "content": result})
                 yield ChatEvent("tool_result", tool_call=call, result=result)
             prompt_ids, more = fit_conversation(tokenizer, conversation + added, budget, self.tools)
             dropped = max(dropped, more)
         yield ChatEvent("done", finish_reason=reason, prompt_tokens=prompt_tokens,
                         completion_tokens=completion_tokens, dropped_messages=dropped, messages=added)
+
+
+@dataclass(frozen=True)
+class _ToolRun:
+    """A tool call the turn's driver runs; the result is sent back into the plan."""
+
+    call: dict
+
+
+class _ToolCallWatch:
+    """Text events for the tokens of one generation, until a tool call begins (its markup is not text)."""
+
+    def __init__(self, tool_start: int | None):
+        self.tool_start, self.in_call = tool_start, False
+
+    def text_event(self, token: Token) -> ChatEvent | None:
+        self.in_call = self.in_call or token.id == self.tool_start
+        if self.in_call or token.special:
+            return None
+        return ChatEvent("text", text=token.text, token=token)  # text may be "" while a character is incomplete
+
+
+def _advance(plan: Generator, reply: object):
+    """The plan's next step, having sent it ``reply``; None when the turn is over."""
+    try:
+        return plan.send(reply)
+    except StopIteration:
+        return None
 
 
 def _split_tool_calls(text: str) -> tuple[str, list[dict]]:

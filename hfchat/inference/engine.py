@@ -1,16 +1,17 @@
-"""Batched, streaming generation on top of `transformers` ``generate``.
+"""Batched, streaming generation with hfchat's own decode loop.
 
 `Engine` owns a model and one worker thread. `Engine.submit` queues a prompt (token ids) with its own
-`SamplingParams` and returns a `Stream` at once. The worker keeps one running batch (left-padded token ids, their
-attention mask and KV cache) and decodes it with ``generate`` calls that continue from the cache; a call ends when
-a row finishes or new requests wait, so that between two calls finished rows leave the batch (their cache rows are
-dropped) and waiting requests join it (their prompts are prefilled and their caches merged in): continuous
-batching at token granularity, up to ``max_batch_size`` rows. Per-request sampling (temperature, top-k, top-p,
-min-p, repetition penalty, seed) happens in a logits processor that picks each row's token with the row's own
-random generator, so a seeded request gives the same reply alone or inside a batch; a stopping criterion hands each
-token to its stream and ends rows on their own (end-of-turn token, ``max_new_tokens``, a stop string, or
-`Stream.cancel`). transformers' own continuous batching has no per-request min-p, repetition penalty, seed or stop
-strings, and on CPU ran at a fraction of this speed (see ``benchmarks/serving.py``).
+`SamplingParams` and returns a `Stream` at once. The worker keeps one running batch: left-padded token ids, their
+attention mask and a `DynamicCache` that covers every position but each row's newest token. One decode step feeds
+those newest tokens through ``model(input_ids, attention_mask, position_ids, past_key_values)``, picks every row's
+next token with the row's own parameters and random generator, and hands it to the row's stream. Between two steps
+finished rows leave the batch (their cache rows are dropped) and waiting requests join it (their prompts are
+prefilled, their first tokens picked from the prefill's logits, and their caches merged in): continuous batching at
+token granularity, up to ``max_batch_size`` rows. A seeded request gives the same reply alone or inside a batch; a
+row ends on its own (end-of-turn token, ``max_new_tokens``, a stop string, or `Stream.cancel`). The loop calls only
+the model's forward pass, so it does not depend on ``generate``'s internals; transformers' own continuous batching
+has no per-request min-p, repetition penalty, seed or stop strings, and on CPU ran at a fraction of this speed (see
+``benchmarks/serving.py``).
 
 Example (CPU, any small causal LM folder):
     >>> engine = Engine.from_pretrained("runs/tiny/sft")                       # doctest: +SKIP
@@ -30,18 +31,12 @@ import time
 from dataclasses import dataclass
 
 import torch
-from transformers import (
-    DynamicCache,
-    GenerationConfig,
-    LogitsProcessor,
-    LogitsProcessorList,
-    StoppingCriteria,
-    StoppingCriteriaList,
-)
+from transformers import DynamicCache
 
 from ..modeling import CACHE_NAME, SMEAR_STATE
 from ..tokenizer import TOOL_CALL_END, TOOL_CALL_START, end_of_turn_ids
 from .params import SamplingParams
+from .reply_text import ReplyText
 
 FINISH_REASONS = ("length", "eos_token", "stop_sequence", "cancelled", "error")
 
@@ -64,9 +59,9 @@ class Stream:
     """The tokens of one request as they are generated.
 
     Iterate it for `Token` objects (blocking), or ``async for`` over `follow` in an event loop; afterwards ``text``
-    is the reply (stop strings cut off, end-of-turn
-    tokens left out), ``tokens`` every token, ``finish_reason`` one of `FINISH_REASONS` and ``error`` the message
-    when the batch failed. `cancel` stops it at the next token, from any thread.
+    is the reply (stop strings cut off, end-of-turn tokens left out), ``tokens`` every token, ``finish_reason`` one
+    of `FINISH_REASONS` and ``error`` the message when the batch failed. `cancel` stops it at the next token, from
+    any thread.
     """
 
     _END = object()
@@ -85,12 +80,8 @@ class Stream:
         self._listener = None  # (event loop, asyncio.Queue) once an async consumer follows the stream
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
-        self._reply_ids: list[int] = []  # every generated token but the end of turn
-        self._shown_ids: list[int] = []  # those whose text is part of the reply
-        self._decoded = ""  # their text, complete characters only
-        self._prefix = self._read = 0  # the incremental detokenizer's window into _shown_ids
-        self._visible = 0  # characters of the reply already handed out
-        self._longest_stop = max((len(stop) for stop in params.stop), default=0)
+        self._generated = 0  # every generated token but the end of turn
+        self._reply = ReplyText(engine.tokenizer.decode, params.stop)
         seed = params.seed if params.seed is not None else int(torch.randint(0, 2**62, (1,)).item())
         self._rng = torch.Generator().manual_seed(seed)
 
@@ -145,42 +136,25 @@ class Stream:
             self.first_token_time = time.perf_counter()
         engine = self._engine
         is_end = token_id in engine.end_ids
-        before = len(self._decoded)
+        delta = ""
         if not is_end:
-            self._reply_ids.append(token_id)
+            self._generated += 1
             if token_id not in self._hidden:
-                self._decode_next(token_id)
-        full = self._decoded
-        reason = "eos_token" if is_end else None
-        cut = _find_stop(full, self.params.stop, max(0, before - self._longest_stop))
-        if cut is not None:
-            full, reason = full[:cut], "stop_sequence"
-        if reason is None and len(self._reply_ids) >= self.params.max_new_tokens:
+                delta = self._reply.add(token_id)
+        reason = "eos_token" if is_end else "stop_sequence" if self._reply.stopped else None
+        if reason is None and self._generated >= self.params.max_new_tokens:
             reason = "length"
         if reason is None and self._cancelled.is_set():
             reason = "cancelled"
-        # Hold back any tail that may grow into a stop string.
-        safe = len(full) if reason else len(full) - _held_back(full, self.params.stop)
-        delta = full[self._visible:safe] if safe > self._visible else ""
-        self._visible = max(self._visible, safe)
+        if reason:
+            delta += self._reply.take(final=True)  # nothing is held back once the reply is over
         token = Token(token_id, delta, logprob, token_id in engine.special_ids, top)
         self.tokens.append(token)
         if reason:  # the stream is finished before its last token is handed out
-            self._finish(reason, full, last=token)
+            self._finish(reason, last=token)
         else:
             self._put(token)
         return reason is not None
-
-    def _decode_next(self, token_id: int) -> None:
-        """Incremental detokenization: decode a short window of ids and append the new complete characters (an
-        unfinished multi-byte character waits for its next token)."""
-        ids, decode = self._shown_ids, self._engine.tokenizer.decode
-        ids.append(token_id)
-        known = decode(ids[self._prefix:self._read])
-        text = decode(ids[self._prefix:])
-        if len(text) > len(known) and not text.endswith("\ufffd"):
-            self._decoded += text[len(known):]
-            self._prefix, self._read = self._read, len(ids)
 
     def _put(self, item) -> None:
         with self._lock:
@@ -193,58 +167,15 @@ class Stream:
         except RuntimeError:  # the event loop has closed: nobody is listening any more
             self.cancel()
 
-    def _finish(self, reason: str, text: str | None = None, error: str | None = None, last: Token | None = None):
+    def _finish(self, reason: str, error: str | None = None, last: Token | None = None):
         if self.finish_reason is not None:
             return
-        self.text = self._decoded if text is None else text
+        self.text = self._reply.text
         self.error, self.finish_reason = error, reason
         self._engine._count_finished(reason, len(self.tokens))
         if last is not None:
             self._put(last)
         self._put(Stream._END)
-
-
-def _find_stop(text: str, stops: list[str], start: int = 0) -> int | None:
-    hits = [text.find(stop, start) for stop in stops]
-    hits = [hit for hit in hits if hit >= 0]
-    return min(hits) if hits else None
-
-
-def _held_back(text: str, stops: list[str]) -> int:
-    """Characters at the end of ``text`` not to show yet: the longest tail that begins a stop string."""
-    longest = 0
-    for stop in stops:
-        for size in range(min(len(stop) - 1, len(text)), longest, -1):
-            if text.endswith(stop[:size]):
-                longest = size
-                break
-    return longest
-
-
-class _RowSampler(LogitsProcessor):
-    """Picks every active row's next token with that row's parameters; leaves only that token possible."""
-
-    def __init__(self, streams: list[Stream], pad_id: int):
-        self.streams, self.pad_id = streams, pad_id
-        self.logprobs = [0.0] * len(streams)
-        self.tops: list[tuple[tuple[int, float], ...]] = [()] * len(streams)
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        scores = scores.float()
-        tokens = scores.argmax(dim=-1)  # greedy rows without a penalty need nothing else
-        logprobs = torch.log_softmax(scores, dim=-1)
-        for row, stream in enumerate(self.streams):
-            params = stream.params
-            if stream.done:
-                tokens[row] = self.pad_id
-                continue
-            row_logprobs = logprobs[row]
-            if not (params.greedy and params.repetition_penalty == 1.0):
-                token, row_logprobs = _sample(scores[row], input_ids[row], params, stream._rng, self.pad_id)
-                tokens[row] = token
-            self.logprobs[row] = float(row_logprobs[tokens[row]])
-            self.tops[row] = top_logprobs(row_logprobs, params.top_logprobs)
-        return torch.full_like(scores, float("-inf")).scatter_(1, tokens[:, None], 0.0)
 
 
 def top_logprobs(logprobs: torch.Tensor, k: int) -> tuple[tuple[int, float], ...]:
@@ -282,47 +213,41 @@ def _sample(logits: torch.Tensor, history: torch.Tensor, params: SamplingParams,
     return int(torch.multinomial(probs, 1, generator=rng)), logprobs
 
 
-class _RowStopper(StoppingCriteria):
-    """Hands each row's new token to its stream. A row is done when its stream says so; the whole call ends (every
-    row reported done to ``generate``) when a row finishes while others go on, or when requests wait to join, so the
-    worker can reshape the batch."""
-
-    def __init__(self, engine: Engine, streams: list[Stream], sampler: _RowSampler):
-        self.engine, self.streams, self.sampler = engine, streams, sampler
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
-        new = input_ids[:, -1].tolist()
-        active = [not stream.done for stream in self.streams]
-        done = [stream.done or stream._add(new[row], self.sampler.logprobs[row], self.sampler.tops[row])
-                for row, stream in enumerate(self.streams)]
-        self.engine.decode_steps += 1
-        self.engine.decode_rows += sum(active)
-        finished_now = any(a and d for a, d in zip(active, done))
-        if not all(done) and (finished_now or self.engine._joinable(len(self.streams))):
-            done = [True] * len(done)  # end this call; the worker reshapes the batch and goes on
-        return torch.tensor(done, device=input_ids.device)
-
-
 class _Batch:
-    """The rows being generated: left-padded ids (prompt + reply so far), attention mask, and a KV cache that covers
-    every position but the last (the next ``generate`` call feeds that one): its layers' keys and values and, for a
-    model with nanochat's smear, each row's last embedding (``smear``, zeros for a row with no position cached yet)."""
+    """The rows being generated: left-padded ids (prompt + reply so far; each row's newest token last), the
+    attention mask over them, and a KV cache of every position but the newest: its layers' keys and values and, for
+    a model with nanochat's smear, each row's last embedding (`SMEAR_STATE`)."""
 
-    def __init__(self, ids: torch.Tensor, mask: torch.Tensor, layers: list[tuple[torch.Tensor, torch.Tensor]],
-                 streams: list[Stream], smear: torch.Tensor | None = None):
-        self.ids, self.mask, self.layers, self.streams, self.smear = ids, mask, layers, streams, smear
+    def __init__(self, ids: torch.Tensor, mask: torch.Tensor, cache: DynamicCache, streams: list[Stream]):
+        self.ids, self.mask, self.cache, self.streams = ids, mask, cache, streams
 
-    def cache(self) -> DynamicCache:
-        cache = DynamicCache()  # every layer keeps every position (see `Engine._join`)
-        for index, (keys, values) in enumerate(self.layers):
-            cache.update(keys, values, index)
-        if self.smear is not None:
-            setattr(cache, SMEAR_STATE, self.smear)
-        return cache
+    @property
+    def layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return [(layer.keys, layer.values) for layer in self.cache.layers if layer.is_initialized]
 
-    def keep_state(self, cache: DynamicCache) -> None:
-        self.layers = [(layer.keys, layer.values) for layer in cache.layers if layer.is_initialized]
-        self.smear = getattr(cache, SMEAR_STATE, None)
+    @property
+    def smear(self) -> torch.Tensor | None:
+        return getattr(self.cache, SMEAR_STATE, None)
+
+    def select(self, rows: list[int], start: int) -> _Batch:
+        """The batch of ``rows`` only, from column ``start`` on (padding no remaining row needs goes)."""
+        index = torch.tensor(rows, device=self.ids.device)
+        layers = [(k.index_select(0, index)[:, :, start:], v.index_select(0, index)[:, :, start:])
+                  for k, v in self.layers]
+        smear = self.smear.index_select(0, index) if self.smear is not None else None
+        return _Batch(self.ids.index_select(0, index)[:, start:], self.mask.index_select(0, index)[:, start:],
+                      _cache(layers, smear), [self.streams[row] for row in rows])
+
+
+def _cache(layers: list[tuple[torch.Tensor, torch.Tensor]], smear: torch.Tensor | None) -> DynamicCache:
+    # A cache without the model's config keeps every position in every layer, sliding-window ones included (their
+    # masks still see only the window), so batches merge and shrink position by position.
+    cache = DynamicCache()
+    for index, (keys, values) in enumerate(layers):
+        cache.update(keys, values, index)
+    if smear is not None:
+        setattr(cache, SMEAR_STATE, smear)
+    return cache
 
 
 def _left_pad(tensor: torch.Tensor, width: int, value, dim: int) -> torch.Tensor:
@@ -332,6 +257,30 @@ def _left_pad(tensor: torch.Tensor, width: int, value, dim: int) -> torch.Tensor
     shape = list(tensor.shape)
     shape[dim] = missing
     return torch.cat([torch.full(shape, value, dtype=tensor.dtype, device=tensor.device), tensor], dim=dim)
+
+
+def _merge(old: _Batch, new: _Batch, pad_id: int) -> _Batch:
+    """One batch of both, left-padded to the wider one (caches are one column narrower than the ids)."""
+    total = max(old.ids.shape[1], new.ids.shape[1])
+    old_layers = old.layers or _empty_layers(new.layers, len(old.streams))
+    new_layers = new.layers or _empty_layers(old.layers, len(new.streams))
+    layers = [(torch.cat([_left_pad(k0, total - 1, 0.0, 2), _left_pad(k1, total - 1, 0.0, 2)]),
+               torch.cat([_left_pad(v0, total - 1, 0.0, 2), _left_pad(v1, total - 1, 0.0, 2)]))
+              for (k0, v0), (k1, v1) in zip(old_layers, new_layers)]
+    smear = None
+    if old.smear is not None or new.smear is not None:
+        like = old.smear if old.smear is not None else new.smear
+        smear = torch.cat([s if s is not None else like.new_zeros((len(b.streams), *like.shape[1:]))
+                           for s, b in ((old.smear, old), (new.smear, new))])
+    return _Batch(torch.cat([_left_pad(old.ids, total, pad_id, 1), _left_pad(new.ids, total, pad_id, 1)]),
+                  torch.cat([_left_pad(old.mask, total, 0, 1), _left_pad(new.mask, total, 0, 1)]),
+                  _cache(layers, smear), old.streams + new.streams)
+
+
+def _empty_layers(like: list[tuple[torch.Tensor, torch.Tensor]], rows: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Zero-length caches for ``rows`` rows, shaped like ``like``'s layers."""
+    return [(k.new_zeros((rows, k.shape[1], 0, k.shape[3])), v.new_zeros((rows, v.shape[1], 0, v.shape[3])))
+            for k, v in like]
 
 
 class Engine:
@@ -353,8 +302,8 @@ class Engine:
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.pad_id = int(pad if pad is not None else 0)
         self.max_length = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
-        self.batches = 0  # generate calls
-        self.decode_steps = 0  # tokens generated per row, summed over steps: decode_rows / decode_steps = batch size
+        self.prefills = 0  # prefill passes: each admits the requests that joined together
+        self.decode_steps = 0  # decode steps; decode_rows / decode_steps = the mean batch size
         self.decode_rows = 0
         self.finished: dict[str, tuple[int, int]] = {}  # finish reason -> (requests, generated tokens)
         self._count_lock = threading.Lock()
@@ -364,7 +313,7 @@ class Engine:
         atexit.register(self.close)  # a worker still inside torch at interpreter exit aborts the process
 
     def close(self) -> None:
-        """Stop the worker once the current batch is done (requests still queued end as "cancelled")."""
+        """Stop the worker once the current step is done (requests still queued end as "cancelled")."""
         if self._worker.is_alive():
             self._pending.put(None)
             self._worker.join()
@@ -415,9 +364,6 @@ class Engine:
         return [stream.result() for stream in streams]
 
     # ------------------------------------------------------------------------------------------------ worker side
-    def _joinable(self, rows: int) -> bool:
-        return rows < self.max_batch_size and not self._pending.empty()
-
     def _run(self) -> None:
         batch: _Batch | None = None
         while True:
@@ -440,9 +386,11 @@ class Engine:
                     joining.append(stream)
             try:
                 if joining:
-                    batch = self._join(batch, joining)
+                    new = self._prefill(joining)
+                    batch = new if batch is None else _merge(batch, new, self.pad_id)
+                    batch = self._retire(batch)
                 if batch is not None:
-                    self._decode(batch)
+                    self._step(batch)
                     batch = self._retire(batch)
             except Exception as error:  # a failed batch fails its requests, never the worker
                 for stream in (batch.streams if batch else []) + joining:
@@ -459,8 +407,8 @@ class Engine:
                 stream._finish("cancelled")
 
     @torch.inference_mode()
-    def _join(self, batch: _Batch | None, streams: list[Stream]) -> _Batch:
-        """Prefill the new prompts (all but their last token) and merge them into the running batch."""
+    def _prefill(self, streams: list[Stream]) -> _Batch:
+        """Run the new prompts through the model and pick each one's first token from the last position."""
         width = max(len(s.prompt_ids) for s in streams)
         if width > self.max_length:
             raise ValueError(f"a prompt has {width} tokens, the model's context is {self.max_length}")
@@ -470,74 +418,55 @@ class Engine:
             ids[row, width - len(stream.prompt_ids):] = torch.tensor(stream.prompt_ids)
             mask[row, width - len(stream.prompt_ids):] = 1
         ids, mask = ids.to(self.model.device), mask.to(self.model.device)
-        new = _Batch(ids, mask, [], streams)
-        if width > 1:
-            # A cache without the model's config keeps every position in every layer, sliding-window ones included
-            # (their masks still see only the window), so batches merge and shrink position by position.
-            cache = DynamicCache()
-            positions = (mask[:, :-1].cumsum(-1) - 1).clamp(min=0)
-            self.model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions,
-                       use_cache=True, logits_to_keep=1, **{CACHE_NAME: cache})
-            new.keep_state(cache)
-        if batch is None:
-            return new
-        total = max(batch.ids.shape[1], width)
-        old_layers = batch.layers or _empty_layers(new.layers, len(batch.streams))
-        new_layers = new.layers or _empty_layers(batch.layers, len(streams))
-        merged = [(torch.cat([_left_pad(k0, total - 1, 0.0, 2), _left_pad(k1, total - 1, 0.0, 2)]),
-                   torch.cat([_left_pad(v0, total - 1, 0.0, 2), _left_pad(v1, total - 1, 0.0, 2)]))
-                  for (k0, v0), (k1, v1) in zip(old_layers, new_layers)]
-        smear = None
-        if batch.smear is not None or new.smear is not None:
-            like = batch.smear if batch.smear is not None else new.smear
-            smear = torch.cat([s if s is not None else like.new_zeros((len(b.streams), *like.shape[1:]))
-                               for s, b in ((batch.smear, batch), (new.smear, new))])
-        return _Batch(torch.cat([_left_pad(batch.ids, total, self.pad_id, 1), _left_pad(ids, total, self.pad_id, 1)]),
-                      torch.cat([_left_pad(batch.mask, total, 0, 1), _left_pad(mask, total, 0, 1)]),
-                      merged, batch.streams + streams, smear)
+        cache = _cache([], None)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                            logits_to_keep=1, **{CACHE_NAME: cache}).logits[:, -1]
+        self.prefills += 1
+        return self._pick(_Batch(ids, mask, cache, streams), logits)
 
     @torch.inference_mode()
-    def _decode(self, batch: _Batch) -> None:
-        """One ``generate`` call from the batch's cache, until a row finishes or requests wait to join."""
-        length = batch.ids.shape[1]
-        budget = max(s.params.max_new_tokens - len(s._reply_ids) for s in batch.streams)
-        budget = min(budget, self.max_length - length)
-        if budget <= 0:
-            for stream in batch.streams:
-                stream._finish("length")
-            return
-        self.batches += 1
-        sampler = _RowSampler(batch.streams, self.pad_id)
-        config = GenerationConfig(do_sample=False, max_new_tokens=budget, eos_token_id=sorted(self.end_ids),
-                                  pad_token_id=self.pad_id, use_cache=True)
-        cache = batch.cache() if batch.layers else DynamicCache()
-        output = self.model.generate(input_ids=batch.ids, attention_mask=batch.mask, **{CACHE_NAME: cache},
-                                     generation_config=config, logits_processor=LogitsProcessorList([sampler]),
-                                     stopping_criteria=StoppingCriteriaList([_RowStopper(self, batch.streams, sampler)]))
-        grown = output.shape[1] - length
-        batch.ids = output
-        batch.mask = torch.cat([batch.mask, batch.mask.new_ones((len(batch.streams), grown))], dim=1)
-        batch.keep_state(cache)
+    def _step(self, batch: _Batch) -> None:
+        """Feed every row's newest token, then pick the next ones."""
+        positions = batch.mask.sum(-1, keepdim=True) - 1
+        logits = self.model(input_ids=batch.ids[:, -1:], attention_mask=batch.mask, position_ids=positions,
+                            use_cache=True, **{CACHE_NAME: batch.cache}).logits[:, -1]
+        self.decode_steps += 1
+        self.decode_rows += len(batch.streams)
+        self._pick(batch, logits)
+
+    def _pick(self, batch: _Batch, logits: torch.Tensor) -> _Batch:
+        """Each row's next token by its own parameters, handed to its stream and appended to the batch."""
+        scores = logits.float()
+        logprobs = torch.log_softmax(scores, dim=-1)
+        picked = scores.argmax(dim=-1)  # greedy rows without a penalty need nothing else
+        rows = []
+        for row, stream in enumerate(batch.streams):
+            params = stream.params
+            if not (params.greedy and params.repetition_penalty == 1.0):
+                token, row_logprobs = _sample(scores[row], batch.ids[row], params, stream._rng, self.pad_id)
+                picked[row] = token
+                rows.append((row_logprobs, token))
+            else:
+                rows.append((logprobs[row], None))
+        tokens = picked.tolist()
+        chosen = logprobs.gather(1, picked[:, None])[:, 0].tolist()
+        for row, (stream, (row_logprobs, sampled)) in enumerate(zip(batch.streams, rows)):
+            logprob = chosen[row] if sampled is None else float(row_logprobs[tokens[row]])
+            stream._add(tokens[row], logprob, top_logprobs(row_logprobs, stream.params.top_logprobs))
+        batch.ids = torch.cat([batch.ids, picked[:, None]], dim=1)
+        batch.mask = torch.cat([batch.mask, batch.mask.new_ones((len(batch.streams), 1))], dim=1)
+        return batch
 
     def _retire(self, batch: _Batch) -> _Batch | None:
-        """Drop finished rows, then the padding columns no remaining row needs."""
+        """Drop finished rows (and rows at the model's context), then the padding columns no remaining row needs."""
         for stream in batch.streams:
             if not stream.done and batch.ids.shape[1] >= self.max_length:
                 stream._finish("length")
         keep = [row for row, stream in enumerate(batch.streams) if not stream.done]
         if not keep:
             return None
-        index = torch.tensor(keep, device=batch.ids.device)
-        mask = batch.mask.index_select(0, index)
-        start = int((mask.sum(0) > 0).nonzero()[0])
-        layers = [(k.index_select(0, index)[:, :, start:], v.index_select(0, index)[:, :, start:])
-                  for k, v in batch.layers]
-        smear = batch.smear.index_select(0, index) if batch.smear is not None else None
-        return _Batch(batch.ids.index_select(0, index)[:, start:], mask[:, start:], layers,
-                      [batch.streams[row] for row in keep], smear)
-
-
-def _empty_layers(like: list[tuple[torch.Tensor, torch.Tensor]], rows: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Zero-length caches for ``rows`` one-token prompts, shaped like ``like``'s layers."""
-    return [(k.new_zeros((rows, k.shape[1], 0, k.shape[3])), v.new_zeros((rows, v.shape[1], 0, v.shape[3])))
-            for k, v in like]
+        if len(keep) == len(batch.streams):
+            return batch
+        start = int((batch.mask[keep].sum(0) > 0).nonzero()[0])
+        return batch.select(keep, start)

@@ -228,8 +228,6 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
     main = accelerator.is_main_process
     logging.basicConfig(level=logging.INFO if main else logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logger.info("world size %d (%s), device %s", accelerator.num_processes, accelerator.distributed_type, accelerator.device)
-    if main:
-        print(f"[hfchat] world size {accelerator.num_processes}", flush=True)
     grad_accum = gradient_accumulation_steps(config, accelerator.num_processes)
     check_before_writing(config, resume_from, accelerator.num_processes)
     documents, validation = training_documents(config)
@@ -320,6 +318,7 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
                 "tokens": tokens,
                 "tokens_per_s": round(tokens_per_s, 1),
                 "epoch": stream.epoch,
+                "world_size": accelerator.num_processes,
             }
             if peak:
                 record["mfu"] = round(flops_per_token * tokens_per_s / (peak * accelerator.num_processes), 4)

@@ -19,7 +19,7 @@ import transformers
 import trl
 from accelerate import PartialState
 from transformers import AutoTokenizer, GenerationConfig
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import TrainOutput, get_last_checkpoint
 from trl import DatasetMixtureConfig, ModelConfig
 from trl.scripts.utils import DatasetConfig
 
@@ -69,7 +69,9 @@ def setup_logging(training_args: transformers.TrainingArguments) -> None:
     level = training_args.get_process_log_level()
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=[
         logging.StreamHandler(sys.stdout)])
-    logger.setLevel(level)
+    # hfchat's own lines (data, world size, resume, where the model went) show on the main process unless
+    # log_level asks for less.
+    logger.setLevel(logging.INFO if training_args.should_log and training_args.log_level == "passive" else level)
     datasets.utils.logging.set_verbosity(level)
     transformers.utils.logging.set_verbosity(level)
     transformers.utils.logging.enable_default_handler()
@@ -84,7 +86,7 @@ def load_datasets(script_args: ScriptArguments, stage: str) -> datasets.DatasetD
         mixture.datasets = [DatasetConfig(path=script_args.dataset_name, name=script_args.dataset_config,
                                           split=script_args.dataset_train_split)]
     dataset = load_mixture(mixture, stage, identity=load_identity(script_args.identity_file))
-    PartialState().print(f"[hfchat] {stage} data: {describe(dataset['train'])}")
+    logger.info("%s data: %s", stage, describe(dataset["train"]))
     return dataset
 
 
@@ -97,7 +99,7 @@ def load_tokenizer(model_args: ModelConfig, training_args) -> transformers.PreTr
         raise ValueError(f"model_name_or_path {model_args.model_name_or_path!r}: its tokenizer has no chat template")
     if getattr(training_args, "assistant_only_loss", False):
         source = prepare_training_template(tokenizer, model_args.model_name_or_path)
-        PartialState().print(f"[hfchat] assistant_only_loss: the loss mask comes from {source}")
+        logger.info("assistant_only_loss: the loss mask comes from %s", source)
     if end_of_turn(tokenizer) is None:
         raise ValueError(f"model_name_or_path {model_args.model_name_or_path!r}: the tokenizer has neither "
                          f"{IM_END} nor an eos_token to end a turn with")
@@ -120,10 +122,11 @@ def set_model_init_kwargs(model_args: ModelConfig, training_args) -> None:
 
 
 def announce(trainer, stage: str) -> None:
-    """One line saying what runs where (the tests read the world size from it)."""
+    """One line saying what runs where."""
     accelerator = trainer.accelerator
-    accelerator.print(f"[hfchat] {stage}: world size {accelerator.num_processes}, device {accelerator.device}, "
-                      f"{len(trainer.train_dataset)} training rows")
+    rows = len(trainer.train_dataset) if hasattr(trainer.train_dataset, "__len__") else "streamed"
+    logger.info("%s: world size %d, device %s, %s training rows", stage, accelerator.num_processes,
+                accelerator.device, rows)
 
 
 def resume_checkpoint(training_args) -> str | None:
@@ -133,7 +136,7 @@ def resume_checkpoint(training_args) -> str | None:
     if os.path.isdir(training_args.output_dir):
         last = get_last_checkpoint(training_args.output_dir)
         if last is not None:
-            PartialState().print(f"[hfchat] resuming from {last}")
+            logger.info("resuming from %s", last)
         return last
     return None
 
@@ -193,13 +196,15 @@ def _dataset_names(script_args: ScriptArguments) -> str | None:
     return ", ".join(name for name in names if name) or None
 
 
-def finish(trainer, output_dir: Path) -> None:
-    """Push if asked, keep the log history beside the model (``trainer_state.json``: the report card's loss curves
-    and throughput), close trackers and the process group."""
+def finish(trainer, output_dir: Path, result: TrainOutput) -> None:
+    """Keep the log history and the run's figures beside the model (``trainer_state.json``: the report card's loss
+    curves and throughput; ``train_results.json``: runtime, final loss and world size), push if asked, close
+    trackers and the process group."""
     trainer.save_state()  # main process only: output_dir/trainer_state.json, with train_runtime
+    trainer.save_metrics("train", {**result.metrics, "world_size": trainer.accelerator.num_processes})
     if trainer.args.push_to_hub:
         trainer.push_to_hub()
-        trainer.accelerator.print(f"[hfchat] pushed to https://huggingface.co/{trainer.hub_model_id}")
-    trainer.accelerator.print(f"[hfchat] model saved in {output_dir}")
+        logger.info("pushed to https://huggingface.co/%s", trainer.hub_model_id)
+    logger.info("model saved in %s", output_dir)
     if hasattr(trainer, "end"):  # transformers >= 5.18: close trackers and the process group
         trainer.end()

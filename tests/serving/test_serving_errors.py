@@ -77,3 +77,23 @@ def test_tgi_generate_reports_the_failure(failing):
     assert response.status_code == 500 and response.json()["error_type"] == "generation"
     assert FAILURE in response.json()["error"]
     fail_after(None)
+
+
+def test_every_request_gives_its_slot_back(failing):
+    """However a request ends (a reply, a stream, a failure before or during a stream, a rejected body), the count of
+    requests in flight that the 429 limit reads returns to zero."""
+    client, fail_after = failing
+    tgi = {"inputs": "Once upon a time", "parameters": {"max_new_tokens": 4}}
+    for route, body in (("/v1/completions", COMPLETION), ("/v1/chat/completions", CHAT), ("/generate", tgi)):
+        fail_after(0)
+        assert client.post(route, json=body).status_code == 500
+        fail_after(None)
+        assert client.post(route, json=body).status_code == 200
+        assert client.post(route, json={**body, "max_tokens": 10**6, "parameters": {"max_new_tokens": 10**6}}
+                           ).status_code == 422
+    for route, body in (("/v1/completions", COMPLETION), ("/v1/chat/completions", CHAT), ("/generate_stream", tgi)):
+        fail_after(2)
+        stream_events(client, route, body)
+        fail_after(None)
+        stream_events(client, route, body)
+    assert "hfchat_active_requests 0" in client.get("/metrics").text.splitlines()

@@ -43,7 +43,7 @@ def test_greedy_matches_plain_generate_alone_and_in_a_batch(engine):
                              eos_token_id=sorted(engine.end_ids), pad_token_id=engine.pad_id)
         expected.append(out[0, len(ids):].tolist())
     batched = engine.generate(prompts, SamplingParams(max_new_tokens=24))
-    assert engine.batches >= 1
+    assert engine.prefills >= 1
     for stream, want in zip(batched, expected):
         got = [t.id for t in stream.tokens]
         assert got == want[:len(got)] and (len(got) == 24 or got[-1] in engine.end_ids)

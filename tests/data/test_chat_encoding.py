@@ -46,7 +46,7 @@ def test_injected_markers_are_text(tiny_tokenizer, where):
 
 
 def test_conversations_without_markers_encode_as_before(tiny_tokenizer):
-    from tests.test_tokenizer import CONVERSATION
+    from tests.data.test_tokenizer import CONVERSATION
 
     assert encode_chat(tiny_tokenizer, CONVERSATION) == tiny_tokenizer.apply_chat_template(CONVERSATION,
                                                                                             return_dict=False)

@@ -8,7 +8,6 @@ import os
 import pickle
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -20,9 +19,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from hfchat.chat_encoding import encode_chat, encode_chat_with_mask
 from hfchat.nanochat import NanochatFormatError, import_nanochat
 from hfchat.nanochat.tokenizer import read_encoding
-from tests.helpers import HFCHAT, REFUSE_HFCHAT, side_transformers
+from tests.helpers import HFCHAT, REFUSE_HFCHAT, REPO_ROOT, side_transformers
 
-FIXTURES = Path(__file__).parent / "fixtures" / "nanochat"
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "nanochat"
 CHECKPOINTS = {"d4": FIXTURES / "d4" / "base_checkpoints" / "d4",
                "classic-d3": FIXTURES / "classic-d3" / "base_checkpoints" / "d3"}
 
@@ -211,7 +210,7 @@ def test_chat_eval_and_push_run_on_the_imported_model(imported, tmp_path):
 
 def test_sft_continues_from_the_imported_model(imported, tmp_path):
     from tests.helpers import run_recipe
-    from tests.test_post_training import write_config
+    from tests.post_training.test_post_training import write_config
 
     rows = tmp_path / "chat.jsonl"
     rows.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"What is {i} + {i}?"},

@@ -10,19 +10,22 @@ import sys
 
 import pytest
 
-from hfchat.data.builtin import BUILTIN_NAMES, DEFAULT_IDENTITY, _math_items, builtin_dataset, builtin_splits
+from hfchat.data.builtin import BUILTIN_NAMES, DEFAULT_IDENTITY, builtin_dataset, builtin_splits
+from hfchat.data.builtin.builder import _math_items
 from tests.helpers import REPO_ROOT
 
 COLUMNS = {"stories": ["text"], "chat": ["messages"], "preference": ["prompt", "chosen", "rejected"],
            "math": ["prompt", "solution", "answer"], "multiple_choice": ["question", "choices", "answer"]}
 MIN_ROWS = {"train": 5_000, "validation": 100, "test": 400}
 SAFE_EXPRESSION = re.compile(r"^[0-9+\-*() ]+$")
-# Builds datasets in a fresh interpreter. It loads builtin.py on its own: importing the hfchat package would cost
-# seconds of torch import and add nothing to the check.
+# Builds datasets in a fresh interpreter. It loads the builtin package on its own: importing the hfchat package
+# would cost seconds of torch import and add nothing to the check.
 FINGERPRINT_SCRIPT = """
-import hashlib, importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("builtin", sys.argv[1])
+import hashlib, importlib.util, json, pathlib, sys
+folder = pathlib.Path(sys.argv[1])
+spec = importlib.util.spec_from_file_location("builtin", folder / "__init__.py", submodule_search_locations=[str(folder)])
 builtin = importlib.util.module_from_spec(spec)
+sys.modules["builtin"] = builtin
 spec.loader.exec_module(builtin)
 def fingerprint(ds):
     rows = ds.select(range(min(200, len(ds)))).to_list()
@@ -76,7 +79,7 @@ def test_the_same_rows_in_every_process():
     """Two fresh interpreters with different hash seeds (and this one) build identical datasets."""
     pairs = [("stories", "train"), ("stories", "validation"), ("chat", "train"), ("preference", "test"),
              ("math", "test")]
-    command = [sys.executable, "-c", FINGERPRINT_SCRIPT, str(REPO_ROOT / "hfchat" / "data" / "builtin.py"),
+    command = [sys.executable, "-c", FINGERPRINT_SCRIPT, str(REPO_ROOT / "hfchat" / "data" / "builtin"),
                json.dumps(pairs)]
     processes = [  # in parallel: each takes a few seconds
         subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONHASHSEED": seed})
@@ -85,6 +88,16 @@ def test_the_same_rows_in_every_process():
     outputs = [json.loads(p.communicate(timeout=120)[0]) for p in processes]
     assert [p.returncode for p in processes] == [0, 0]
     assert outputs[0] == outputs[1] == [fingerprint(builtin_dataset(name, split)) for name, split in pairs]
+
+
+def test_every_split_is_byte_identical_to_its_recorded_hash():
+    """The sha256 of every row of every split, recorded when the data was last changed on purpose: a refactoring of
+    the generator that changes one row fails here (update the file only when the data is meant to change)."""
+    recorded = json.loads((REPO_ROOT / "tests" / "fixtures" / "builtin_sha256.json").read_text())
+    built = {f"{name}/{split}": hashlib.sha256(json.dumps(builtin_dataset(name, split).to_list(),
+                                                          sort_keys=True).encode()).hexdigest()
+             for name in BUILTIN_NAMES for split in builtin_splits(name)}
+    assert built == recorded
 
 
 def test_held_out_splits_are_disjoint_from_train():

@@ -2,7 +2,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import datasets
 import pytest
@@ -10,9 +9,9 @@ from transformers import AutoTokenizer
 
 from hfchat import bytes_per_token, save_tokenizer, train_tokenizer
 from hfchat.tokenizer import BOS_TOKEN, IM_END, SPECIAL_TOKENS
-from tests.helpers import TOKENIZER_CORPUS, TRANSFORMERS4_PATH
+from tests.helpers import REPO_ROOT, TOKENIZER_CORPUS, TRANSFORMERS4_PATH
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = REPO_ROOT / "tests" / "golden"
 
 CONVERSATION = [
     {"role": "system", "content": "You are a helpful assistant."},
