@@ -41,6 +41,50 @@ def _run_size(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
+    from .training.plan import DEFAULT_MFU
+
+    parser.add_argument("--preset", default="d20", help="recipes/<preset>/pretrain.yaml to plan (default: d20)")
+    parser.add_argument("--config", default=None, help="a pretraining YAML instead of a preset")
+    parser.add_argument("--gpus", type=int, default=8, help="processes, one per GPU (default: 8)")
+    parser.add_argument("--gpu-memory", type=float, default=80, help="GB of memory per GPU (default: 80)")
+    parser.add_argument("--gpu", default="H100", help="GPU name for its bf16 peak FLOP/s (default: H100)")
+    parser.add_argument("--mfu", type=float, default=DEFAULT_MFU,
+                        help=f"model FLOPs utilisation for the step time (default: {DEFAULT_MFU})")
+    parser.add_argument("--headroom", type=float, default=0.1, help="fraction of memory left free (default: 0.1)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _run_plan(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .files import shipped
+    from .training import PretrainConfig
+    from .training.loop import PEAK_BF16_FLOPS
+    from .training.plan import format_plans, measure_activations, model_config_for, plan_pretraining
+
+    name = args.config or f"recipes/{args.preset}/pretrain.yaml"
+    path = args.config or shipped("recipes") / args.preset / "pretrain.yaml"
+    if args.gpu not in PEAK_BF16_FLOPS:
+        print(f"hfchat plan: --gpu {args.gpu!r} is not one of {sorted(PEAK_BF16_FLOPS)}", file=sys.stderr)
+        return 2
+    try:
+        fields = yaml.safe_load(open(path))
+        config = PretrainConfig(**{"output_dir": "unused", **fields})
+        activations = measure_activations(model_config_for(config), bf16=config.bf16)
+        plans = [plan_pretraining(config, args.gpus, args.gpu_memory, headroom=args.headroom, mfu=args.mfu,
+                                  peak_flops=PEAK_BF16_FLOPS[args.gpu], gradient_checkpointing=checkpointing,
+                                  activations=activations) for checkpointing in (False, True)]
+    except (OSError, TypeError, ValueError) as error:
+        print(f"hfchat plan: {name}: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([plan.as_dict() for plan in plans], indent=2))
+    else:
+        print(format_plans(f"{name} on {args.gpu}", plans))
+    return 0
+
+
 def _add_speedrun_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="tiny", help="recipes/<preset>/ to run (default: tiny, for CPU)")
     parser.add_argument(
@@ -385,6 +429,8 @@ COMMANDS: dict[str, Command] = {
     "space": Command("write (and push) a Gradio Spaces chat demo for a model", _add_space_arguments, _run_space),
     "import-nanochat": Command("convert a nanochat checkpoint and tokenizer into a Hugging Face model folder",
                                _add_import_nanochat_arguments, _run_import_nanochat),
+    "plan": Command("memory, largest batch, accumulation and hours of a pretraining preset on N GPUs",
+                    _add_plan_arguments, _run_plan),
     "size": Command("show the size and training FLOPs of the model a depth gives", _add_size_arguments, _run_size),
     "version": Command("print the versions of hfchat and its main dependencies", _add_no_arguments, _run_version),
 }

@@ -60,7 +60,12 @@ class PretrainConfig:
     )
     # Batch and horizon
     total_batch_size: int = field(default=524_288, metadata={"help": "tokens per optimizer step, all processes"})
-    per_device_train_batch_size: int = field(default=32, metadata={"help": "rows per forward pass per process"})
+    # A string field so that the parsers take `auto`; __post_init__ makes a number an int.
+    per_device_train_batch_size: str = field(
+        default="32",
+        metadata={"help": "rows per forward pass per process, or `auto`: the largest that fits the device's memory "
+                          "by `hfchat plan`'s estimate"},
+    )
     max_steps: int = field(default=-1, metadata={"help": "optimizer steps; -1: from target_param_data_ratio"})
     target_param_data_ratio: float = field(
         default=20.0, metadata={"help": "training tokens per parameter when max_steps is -1 (Chinchilla: 20)"}
@@ -96,7 +101,9 @@ class PretrainConfig:
     # Speed
     bf16: bool = field(default=False, metadata={"help": "bf16 mixed precision (autocast)"})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "recompute activations in backward"})
-    torch_compile: bool = field(default=False, metadata={"help": "torch.compile the model"})
+    torch_compile: bool = field(
+        default=False, metadata={"help": "torch.compile the training step (evaluation and sampling stay eager)"}
+    )
     device_peak_flops: float | None = field(
         default=None, metadata={"help": "peak FLOP/s of one device for MFU; default: known GPUs' bf16 peak"}
     )
@@ -111,7 +118,13 @@ class PretrainConfig:
             raise ValueError(f"PretrainConfig.depth must be positive, got {self.depth}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"PretrainConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        positive = ("seq_len", "block_size", "total_batch_size", "per_device_train_batch_size", "logging_steps")
+        batch = str(self.per_device_train_batch_size).strip()
+        if batch != "auto" and not batch.lstrip("-").isdigit():
+            raise ValueError(f"PretrainConfig.per_device_train_batch_size must be a number or 'auto', got {batch!r}")
+        self.per_device_train_batch_size = batch if batch == "auto" else int(batch)
+        positive = ("seq_len", "block_size", "total_batch_size", "logging_steps")
+        if batch != "auto":
+            positive += ("per_device_train_batch_size",)
         for name in (*positive, "eval_tokens"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"PretrainConfig.{name} must be positive, got {getattr(self, name)}")

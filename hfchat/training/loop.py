@@ -9,9 +9,11 @@ checkpoint (`accelerator.save_state` plus the data stream's position on every pr
 name and renamed when complete. At the end the model, tokenizer and generation config go into ``output_dir`` itself.
 """
 
+import copy
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from contextlib import nullcontext
@@ -33,6 +35,7 @@ from ..tokenizer import save_tokenizer, train_and_save_tokenizer
 from . import checkpoints
 from .config import PretrainConfig
 from .optim import build_optimizers, lr_multiplier
+from .plan import auto_batch_size
 
 logger = logging.getLogger(__name__)
 
@@ -81,23 +84,29 @@ def load_or_train_tokenizer(config: PretrainConfig, documents, accelerator: Acce
     return AutoTokenizer.from_pretrained(folder)
 
 
+def new_model_config(config: PretrainConfig, vocab_size: int, **token_ids) -> HFChatConfig:
+    """The `HFChatConfig` of a new model of ``config.depth`` layers (``token_ids``: bos/eos/pad_token_id)."""
+    return HFChatConfig.from_depth(
+        config.depth,
+        vocab_size=vocab_size,
+        head_dim=config.head_dim,
+        num_key_value_heads=config.num_key_value_heads,
+        hidden_act=config.hidden_act,
+        qk_norm=config.qk_norm,
+        tie_word_embeddings=config.tie_word_embeddings,
+        max_position_embeddings=config.max_position_embeddings or config.seq_len,
+        **token_ids,
+    )
+
+
 def build_model(config: PretrainConfig, tokenizer):
     if config.model_name_or_path is not None:
         model = AutoModelForCausalLM.from_pretrained(
             config.model_name_or_path, attn_implementation=config.attn_implementation
         )
     else:
-        model_config = HFChatConfig.from_depth(
-            config.depth,
-            vocab_size=len(tokenizer),
-            head_dim=config.head_dim,
-            num_key_value_heads=config.num_key_value_heads,
-            hidden_act=config.hidden_act,
-            qk_norm=config.qk_norm,
-            tie_word_embeddings=config.tie_word_embeddings,
-            max_position_embeddings=config.max_position_embeddings or config.seq_len,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
+        model_config = new_model_config(
+            config, len(tokenizer), bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
         )
         model = HFChatForCausalLM._from_config(model_config, attn_implementation=config.attn_implementation)
@@ -212,6 +221,7 @@ class PretrainResult:
     is_main_process: bool
     steps: int
     samples: dict[str, str]  # greedy continuation of each sample prompt (main process only)
+    per_device_train_batch_size: int  # the configured one, or the one `auto` chose
 
 
 def pretrain(config: PretrainConfig) -> PretrainResult:
@@ -228,6 +238,14 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
     main = accelerator.is_main_process
     logging.basicConfig(level=logging.INFO if main else logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logger.info("world size %d (%s), device %s", accelerator.num_processes, accelerator.distributed_type, accelerator.device)
+    if config.per_device_train_batch_size == "auto":
+        config = copy.copy(config)
+        on_this_machine = int(os.environ.get("LOCAL_WORLD_SIZE", accelerator.num_processes))
+        plan = auto_batch_size(config, accelerator.num_processes, accelerator.device, on_this_machine,
+                               device_peak_flops(config, accelerator.device))
+        config.per_device_train_batch_size = plan.per_device_train_batch_size
+        logger.info("per_device_train_batch_size auto: %d rows (estimated peak %.1f of %.1f GB per process)",
+                    plan.per_device_train_batch_size, plan.peak_gb, plan.gpu_memory_gb)
     grad_accum = gradient_accumulation_steps(config, accelerator.num_processes)
     check_before_writing(config, resume_from, accelerator.num_processes)
     documents, validation = training_documents(config)
@@ -247,9 +265,10 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
     for optimizer in optimizers:
         for group in optimizer.param_groups:
             group["initial_lr"] = group["lr"]
-    if config.torch_compile:
-        model = torch.compile(model)
     model, *optimizers = accelerator.prepare(model, *optimizers)
+    # Only the training step runs compiled: checkpoints keep the model's own parameter names (no `_orig_mod.`, so a
+    # run resumes with or without compile) and evaluation and sampling, whose shapes vary, stay eager.
+    train_forward = torch.compile(model) if config.torch_compile else model
 
     stream = PretrainingStream(
         documents, tokenizer, config.seq_len, config.per_device_train_batch_size,
@@ -292,7 +311,7 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
             sync = micro_step == grad_accum - 1
             with nullcontext() if sync else accelerator.no_sync(model):
                 # `shift_labels`: the targets are already the inputs shifted by one (rows hold seq_len + 1 tokens).
-                loss = model(input_ids=inputs, labels=targets, shift_labels=targets, use_cache=False).loss
+                loss = train_forward(input_ids=inputs, labels=targets, shift_labels=targets, use_cache=False).loss
                 accelerator.backward(loss / grad_accum)
             window_loss += loss.detach() / grad_accum
         if config.max_grad_norm > 0:
@@ -355,7 +374,7 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
         samples = dict(zip(config.sample_prompts, outputs))
     accelerator.wait_for_everyone()
     accelerator.end_training()
-    return PretrainResult(output_dir, accelerator.is_main_process, step, samples)
+    return PretrainResult(output_dir, accelerator.is_main_process, step, samples, config.per_device_train_batch_size)
 
 
 def save_final_model(model, tokenizer, output_dir: Path) -> None:

@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -149,3 +150,26 @@ def test_streaming_sources_train_without_a_tokenizer_given(corpus, tmp_path):
     records = metrics(out)
     assert records[-1]["step"] == 4 and "val_bpb" in records[-1]
     AutoModelForCausalLM.from_pretrained(out)
+
+
+@pytest.mark.slow
+def test_torch_compile_trains_like_eager_and_its_checkpoints_resume_without_it(corpus, tmp_path):
+    """Two processes over gloo with inductor: the losses of eager training, and a checkpoint an eager run resumes."""
+    steps = dict(max_steps=6, save_steps=3, logging_steps=1)
+    eager, compiled = tmp_path / "eager", tmp_path / "compiled"
+    run(run_args(corpus, eager, **steps))
+    run(run_args(corpus, compiled, torch_compile=True, **steps), timeout=600)
+    for want, got in zip(metrics(eager), metrics(compiled), strict=True):
+        assert got["step"] == want["step"]
+        assert got["loss"] == pytest.approx(want["loss"], rel=1e-3), got["step"]
+    assert load_file(compiled / "checkpoint-3" / "model.safetensors").keys() == load_file(eager / "model.safetensors").keys()
+
+    # The compiled run's step-3 checkpoint, resumed eagerly, goes on with the eager run's losses (a fresh start
+    # would begin near 5.8). Weights are not compared: Muon and Adam turn float rounding into lr-sized steps.
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    shutil.copytree(compiled / "checkpoint-3", resumed / "checkpoint-3")
+    run(run_args(corpus, resumed, resume_from_checkpoint="latest", **steps))
+    for want, got in zip(metrics(eager)[3:], metrics(resumed), strict=True):
+        assert got["step"] == want["step"]
+        assert got["loss"] == pytest.approx(want["loss"], rel=1e-3), got["step"]
