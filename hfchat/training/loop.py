@@ -238,6 +238,9 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
     main = accelerator.is_main_process
     logging.basicConfig(level=logging.INFO if main else logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logger.info("world size %d (%s), device %s", accelerator.num_processes, accelerator.distributed_type, accelerator.device)
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" and accelerator.distributed_type != "FSDP":
+        logger.warning("the accelerate config asks for FSDP, which accelerate sets up on GPUs only: this run is %s, "
+                       "each process holding the whole model", accelerator.distributed_type.value)
     if config.per_device_train_batch_size == "auto":
         config = copy.copy(config)
         on_this_machine = int(os.environ.get("LOCAL_WORLD_SIZE", accelerator.num_processes))
