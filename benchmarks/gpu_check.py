@@ -25,6 +25,7 @@ import transformers
 import yaml
 
 from hfchat import HFChatForCausalLM
+from hfchat.files import write_json_atomic
 from hfchat.training import PretrainConfig
 from hfchat.training.loop import PEAK_BF16_FLOPS
 from hfchat.training.optim import build_optimizers
@@ -178,7 +179,7 @@ def check(dry_run: bool, output: Path) -> dict:
             "bf16_logits": attempt(bf16_against_float32, model, config.seq_len, device),
             "generation": attempt(short_generation, model, device, bf16=config.bf16),
         }  # fmt: skip
-        write_json(output, report)  # after each preset, so a run cut off at its time limit keeps what it measured
+        write_json_atomic(output, report)  # after each preset, so a run cut off at its time limit keeps what it measured
         del model
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -190,13 +191,6 @@ def attempt(check_function, *args, **kwargs) -> dict:
         return check_function(*args, **kwargs)
     except Exception as error:
         return {"error": repr(error)}
-
-
-def write_json(path: Path, report: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> None:

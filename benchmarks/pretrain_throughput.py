@@ -25,6 +25,7 @@ from transformers import Qwen3Config, Qwen3ForCausalLM
 
 from hfchat import HFChatConfig, save_tokenizer, train_tokenizer
 from hfchat.data.builtin import builtin_dataset
+from hfchat.files import write_json_atomic
 from hfchat.training import PretrainConfig, pretrain
 
 RESULTS = Path(__file__).parent / "results" / "pretrain_throughput.json"
@@ -115,10 +116,7 @@ def main() -> None:
     print(f"{'run':<21} {'tokens/s':>9} {'ratio':>6}")
     for row in rows:
         print(f"{row['run']:<21} {row['tokens_per_s']:>9.1f} {row['ratio']:>6.3f}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    tmp.replace(RESULTS)
+    write_json_atomic(RESULTS, report)
     print(f"wrote {RESULTS}", file=sys.stderr)
 
 

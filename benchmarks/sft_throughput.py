@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 import transformers
 import trl
+from model_throughput import reference_for
 from transformers import TrainerCallback
 from trl import DatasetMixtureConfig, SFTConfig, SFTTrainer
 
@@ -29,7 +30,6 @@ from hfchat import HFChatConfig, HFChatForCausalLM
 from hfchat.data.builtin import builtin_dataset
 from hfchat.data.mixture import load_mixture
 from hfchat.tokenizer import save_tokenizer, train_tokenizer
-from model_throughput import reference_for
 
 RESULTS = Path(__file__).parent / "results" / "sft_throughput.json"
 MIXTURE = [{"path": "builtin:chat", "split": "train[:400]"}, {"path": "builtin:math", "split": "train[:1600]"}]

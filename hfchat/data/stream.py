@@ -14,14 +14,20 @@ from the Hub or local files):
    is counted in ``cropped_tokens``.
 3. Rows of a block are shuffled with a seeded generator and handed out ``batch_size`` at a time; with ``epochs``
    set, the stream ends after that many passes (a last incomplete batch is not returned).
+4. With ``prefetch`` set, a background thread does steps 1-3 up to that many batches ahead of the consumer (with
+   its own copy of the tokenizer), so that the training step does not wait for tokenisation; the batches and their
+   order are the same.
 
 The position (epoch, block, rows already taken from it) is all it takes to resume on exactly the next batch: the
 block is re-tokenised and re-packed identically and the rows already used are skipped. Save it with `state_dict`.
 """
 
 import collections
+import copy
 import itertools
+import queue
 import random
+import threading
 from collections.abc import Iterator
 
 import datasets
@@ -97,6 +103,7 @@ class PretrainingStream:
         tokenize_batch_size: int = 256,
         epochs: int | None = None,
         shuffle_buffer: int = 10_000,
+        prefetch: int = 0,
     ):
         columns = documents.column_names
         if columns is not None and "text" not in columns:
@@ -119,6 +126,7 @@ class PretrainingStream:
         self.shuffle_buffer = shuffle_buffer
         self.tokenize_batch_size = tokenize_batch_size
         self.epochs = epochs  # None: cycle forever (training); 1: one pass (evaluation)
+        self.prefetch = prefetch  # batches a background thread packs ahead; 0: none, all in the caller's thread
         self.epoch, self.block, self.rows_taken = 0, rank, 0
         self.tokens_seen = 0
         self.cropped_tokens = 0
@@ -169,39 +177,89 @@ class PretrainingStream:
         self._cursor[1] = start + len(texts)
         return texts
 
-    def _pack(self, texts: list[str], epoch: int, block: int) -> tuple[list[list[int]], int]:
-        bos = self.tokenizer.bos_token_id
+    def _pack(self, tokenizer, texts: list[str], epoch: int, block: int) -> tuple[list[list[int]], int]:
+        bos = tokenizer.bos_token_id
         tokenized = []
         for i in range(0, len(texts), self.tokenize_batch_size):
-            encoded = self.tokenizer(texts[i : i + self.tokenize_batch_size], add_special_tokens=False)["input_ids"]
+            batch = texts[i : i + self.tokenize_batch_size]
+            encoded = tokenizer(batch, add_special_tokens=False, verbose=False)["input_ids"]  # no length warning
             tokenized.extend([bos, *ids] for ids in encoded)
         rows, dropped = pack_documents(tokenized, self.row_length)
         random.Random(f"{self.seed}-{epoch}-{block}").shuffle(rows)
         return rows, dropped
 
     def __iter__(self) -> Iterator[torch.Tensor]:
+        """Batches; after each one, the attributes of `state_dict` (epoch, block, rows taken, ...) are the position
+        right after it, also while a background thread (``prefetch``) has already packed batches further on."""
+        batches = self._batches(copy.deepcopy(self.tokenizer) if self.prefetch else self.tokenizer)
+        if self.prefetch:
+            batches = in_background(batches, self.prefetch)
+        for batch, position in batches:
+            self.epoch, self.block, self.rows_taken, self.tokens_seen, self.cropped_tokens = position
+            yield batch
+
+    def _batches(self, tokenizer) -> Iterator[tuple[torch.Tensor, tuple[int, int, int, int, int]]]:
+        """Each batch with the stream's position after it: all the iteration's state is in this generator's locals,
+        so it may run ahead in another thread (with its own ``tokenizer``) without moving the position."""
+        epoch, block, rows_taken = self.epoch, self.block, self.rows_taken
+        tokens_seen, cropped_tokens = self.tokens_seen, self.cropped_tokens
         batch: list[list[int]] = []
-        while self.epochs is None or self.epoch < self.epochs:
-            texts = self._block_texts(self.epoch, self.block)
+        while self.epochs is None or epoch < self.epochs:
+            texts = self._block_texts(epoch, block)
             if not texts:  # this process has no more blocks in the epoch
-                if self.block == self.rank:  # nor had any: with no epoch limit this would spin forever
+                if block == self.rank:  # nor had any: with no epoch limit this would spin forever
                     if self.epochs is not None:
                         return
                     raise ValueError(
                         f"PretrainingStream: process {self.rank} of {self.world_size} gets no documents: the source "
                         f"has fewer than {self.rank + 1} blocks of block_size={self.block_size}; use a smaller block_size"
                     )
-                self.epoch, self.block, self.rows_taken = self.epoch + 1, self.rank, 0
+                epoch, block, rows_taken = epoch + 1, self.rank, 0
                 continue
-            rows, dropped = self._pack(texts, self.epoch, self.block)
-            if self.rows_taken == 0:
-                self.cropped_tokens += dropped
-            for row in rows[self.rows_taken :]:
+            rows, dropped = self._pack(tokenizer, texts, epoch, block)
+            if rows_taken == 0:
+                cropped_tokens += dropped
+            for row in rows[rows_taken:]:
                 batch.append(row)
-                self.rows_taken += 1
+                rows_taken += 1
                 if len(batch) == self.batch_size:
-                    self.tokens_seen += self.batch_size * self.row_length
-                    yield torch.tensor(batch, dtype=torch.long)
+                    tokens_seen += self.batch_size * self.row_length
+                    yield torch.tensor(batch, dtype=torch.long), (epoch, block, rows_taken, tokens_seen, cropped_tokens)
                     batch = []
-            self.block += self.world_size
-            self.rows_taken = 0
+            block += self.world_size
+            rows_taken = 0
+
+
+def in_background(items: Iterator, depth: int) -> Iterator:
+    """``items`` produced by a daemon thread up to ``depth`` ahead of the consumer; the thread's exception is raised
+    here, and it stops when the consumer stops iterating. (`tokenizers` releases the GIL while it encodes.)"""
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop, end = threading.Event(), object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(end)
+        except BaseException as error:  # handed to the consumer, which raises it
+            put(error)
+
+    thread = threading.Thread(target=produce, name="hfchat-pretraining-stream", daemon=True)
+    thread.start()
+    try:
+        while (item := ready.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()

@@ -58,6 +58,10 @@ class PretrainConfig:
     block_size: int = field(
         default=1024, metadata={"help": "documents packed together; process r takes blocks r, r + processes, ..."}
     )
+    stream_prefetch: int = field(
+        default=64, metadata={"help": "batches a background thread tokenises and packs ahead of the training step "
+                                      "(0: in the step itself); the batches and their order are the same"}
+    )
     # Batch and horizon
     total_batch_size: int = field(default=524_288, metadata={"help": "tokens per optimizer step, all processes"})
     # A string field so that the parsers take `auto`; __post_init__ makes a number an int.
@@ -125,6 +129,8 @@ class PretrainConfig:
         positive = ("seq_len", "block_size", "total_batch_size", "logging_steps")
         if batch != "auto":
             positive += ("per_device_train_batch_size",)
+        if self.stream_prefetch < 0:
+            raise ValueError(f"PretrainConfig.stream_prefetch must be 0 or more, got {self.stream_prefetch}")
         for name in (*positive, "eval_tokens"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"PretrainConfig.{name} must be positive, got {getattr(self, name)}")

@@ -276,7 +276,7 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
     stream = PretrainingStream(
         documents, tokenizer, config.seq_len, config.per_device_train_batch_size,
         rank=accelerator.process_index, world_size=accelerator.num_processes, seed=config.seed,
-        block_size=config.block_size,
+        block_size=config.block_size, prefetch=config.stream_prefetch,
     )  # fmt: skip
     step, tokens = 0, 0
     if resume_from is not None:

@@ -1,11 +1,13 @@
 import collections
 import itertools
 import random
+import threading
+import time
 
 import datasets
 import pytest
 
-from hfchat.data.stream import PretrainingStream, pack_documents
+from hfchat.data.stream import PretrainingStream, in_background, pack_documents
 
 WORDS = "the cat sat on a mat and then ran to see the big red dog who was very happy today".split()
 
@@ -70,14 +72,16 @@ def test_order_is_deterministic_and_changes_with_the_seed(tiny_tokenizer):
     assert first_batches(1) != first_batches(2)
 
 
+@pytest.mark.parametrize("prefetch", [0, 5])
 @pytest.mark.parametrize("stop_after", [1, 7, 23])
-def test_resume_continues_on_exactly_the_next_batch(tiny_tokenizer, stop_after):
+def test_resume_continues_on_exactly_the_next_batch(tiny_tokenizer, stop_after, prefetch):
+    """With a background thread packing ahead too: the same batches, and the position is the consumer's."""
     documents = make_documents()
     kwargs = dict(seq_len=31, batch_size=3, block_size=16, seed=5, rank=1, world_size=2)
     reference = [b.tolist() for b in itertools.islice(PretrainingStream(documents, tiny_tokenizer, **kwargs), 40)]
-    first = PretrainingStream(documents, tiny_tokenizer, **kwargs)
+    first = PretrainingStream(documents, tiny_tokenizer, prefetch=prefetch, **kwargs)
     consumed = [b.tolist() for b in itertools.islice(iter(first), stop_after)]
-    resumed = PretrainingStream(documents, tiny_tokenizer, **kwargs)
+    resumed = PretrainingStream(documents, tiny_tokenizer, prefetch=prefetch, **kwargs)
     resumed.load_state_dict(first.state_dict())
     rest = [b.tolist() for b in itertools.islice(iter(resumed), 40 - stop_after)]
     assert consumed + rest == reference
@@ -116,3 +120,51 @@ def test_a_streamed_source_is_sharded_and_resumed_like_a_map_style_one(tiny_toke
     resumed = PretrainingStream(streamed, tiny_tokenizer, **kwargs)
     resumed.load_state_dict(first.state_dict())
     assert consumed + [b.tolist() for b in itertools.islice(iter(resumed), 19)] == reference
+
+
+def wait_for(condition, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time limit"
+        time.sleep(0.01)
+
+
+def stream_threads():
+    return [t for t in threading.enumerate() if t.name == "hfchat-pretraining-stream"]
+
+
+def test_the_background_thread_runs_ahead_up_to_its_depth_and_stops_with_the_consumer():
+    produced = []
+
+    def items():
+        for i in itertools.count():
+            produced.append(i)
+            yield i
+
+    consumer = in_background(items(), depth=4)
+    assert next(consumer) == 0
+    # Ahead of the consumer: 4 queued and one more waiting to be put.
+    wait_for(lambda: len(produced) == 6)
+    time.sleep(0.2)
+    assert len(produced) == 6
+    assert [next(consumer) for _ in range(3)] == [1, 2, 3]
+    consumer.close()
+    wait_for(lambda: not stream_threads())
+
+
+def test_an_error_in_the_background_reaches_the_consumer_after_the_items_before_it(tiny_tokenizer):
+    def items():
+        yield from (1, 2)
+        raise RuntimeError("the source broke")
+
+    consumer = in_background(items(), depth=8)
+    assert [next(consumer), next(consumer)] == [1, 2]
+    with pytest.raises(RuntimeError, match="the source broke"):
+        next(consumer)
+    # And the stream's own error, from the thread that packs for it.
+    few = datasets.Dataset.from_dict({"text": ["one story", "another story"]}).to_iterable_dataset()
+    # Blocks of 4 documents from 2: the second process's first block is empty.
+    stream = PretrainingStream(few, tiny_tokenizer, seq_len=8, batch_size=1, block_size=4, rank=1, world_size=2,
+                               prefetch=2)
+    with pytest.raises(ValueError, match="process 1 of 2 gets no documents"):
+        next(iter(stream))

@@ -58,7 +58,7 @@ def test_the_fsdp2_config_on_cpu_runs_as_ddp_and_says_so(tmp_path):
     args = {"output_dir": out, "datasets": data, "depth": 1, "head_dim": 32, "seq_len": 32, "vocab_size": 300,
             "tokenizer_train_documents": 20, "per_device_train_batch_size": 2, "total_batch_size": 128,
             "max_steps": 2, "validation_documents": 2, "eval_steps": 0, "save_steps": 0, "logging_steps": 1,
-            "sample_prompts": "[]"}
+            "sample_max_new_tokens": 2}
     command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
                str(REPO_ROOT / "accelerate_configs" / "fsdp2.yaml"), "--num_processes", "2", "--mixed_precision",
                "no", "--main_process_port", str(free_port()), str(REPO_ROOT / "recipes" / "pretrain.py")]

@@ -98,6 +98,7 @@ def test_resume_from_a_folder_that_is_no_checkpoint_names_it(corpus, tmp_path):
         (dict(warmdown_ratio=1.5), "warmdown_ratio"),
         (dict(per_device_train_batch_size=0), "per_device_train_batch_size"),
         (dict(per_device_train_batch_size="eight"), "per_device_train_batch_size"),
+        (dict(stream_prefetch=-1), "stream_prefetch"),
         (dict(datasets=[{"path": "x", "weights": 2}]), "unknown keys"),
     ],
 )
