@@ -7,6 +7,7 @@ Each entry of `COMMANDS` names a function that adds the subcommand's arguments a
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,10 +57,7 @@ def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_plan(args: argparse.Namespace) -> int:
-    import yaml
-
     from .files import shipped
-    from .training import PretrainConfig
     from .training.loop import PEAK_BF16_FLOPS
     from .training.plan import format_plans, measure_activations, model_config_for, plan_pretraining
 
@@ -69,8 +67,7 @@ def _run_plan(args: argparse.Namespace) -> int:
         print(f"hfchat plan: --gpu {args.gpu!r} is not one of {sorted(PEAK_BF16_FLOPS)}", file=sys.stderr)
         return 2
     try:
-        fields = yaml.safe_load(open(path))
-        config = PretrainConfig(**{"output_dir": "unused", **fields})
+        config = _pretrain_config(path)
         activations = measure_activations(model_config_for(config), bf16=config.bf16)
         plans = [plan_pretraining(config, args.gpus, args.gpu_memory, headroom=args.headroom, mfu=args.mfu,
                                   peak_flops=PEAK_BF16_FLOPS[args.gpu], gradient_checkpointing=checkpointing,
@@ -83,6 +80,103 @@ def _run_plan(args: argparse.Namespace) -> int:
     else:
         print(format_plans(f"{name} on {args.gpu}", plans))
     return 0
+
+
+def _add_fetch_shards_arguments(parser: argparse.ArgumentParser) -> None:
+    from .data.shards import DEFAULT_MARGIN
+
+    parser.add_argument("dataset", nargs="?", help="Hub dataset id or local folder (default: the preset's first source)")
+    parser.add_argument("--name", default=None, help="dataset config (default: the preset's, if any)")
+    parser.add_argument("--split", default="train", help="split (default: train)")
+    parser.add_argument("--column", default="text", help="text column (default: text)")
+    parser.add_argument("--dest", required=True, help="folder the shards go into (a pretraining `datasets` path)")
+    parser.add_argument("--tokens", type=float, default=None, help="token budget (default: the preset's training "
+                        "tokens plus its eval_tokens)")
+    parser.add_argument("--preset", default=None, help="recipes/<preset>/pretrain.yaml for the budget and source")
+    parser.add_argument("--tokenizer", default=None, help="tokenizer for bytes per token (default: a BPE of the "
+                        "preset's vocab_size trained on the first shard's first 10,000 documents)")
+    parser.add_argument("--world-size", type=int, default=1, help="processes the shards are dealt to (default: 1)")
+    parser.add_argument("--rank", type=int, default=None, help="fetch this process's share only (default: all)")
+    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                        help=f"extra fraction over the budget (default: {DEFAULT_MARGIN})")
+    parser.add_argument("--workers", type=int, default=8, help="parallel downloads (default: 8)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+
+
+def _run_fetch_shards(args: argparse.Namespace) -> int:
+    from .data.shards import fetch_for_budget, list_shards
+    from .data.sources import TextSource
+    from .files import shipped
+
+    try:
+        dataset, name, tokens, vocab_size = args.dataset, args.name, args.tokens, 65536
+        if args.preset is not None:
+            config = _pretrain_config(shipped("recipes") / args.preset / "pretrain.yaml")
+            source = TextSource.parse(config.datasets[0])
+            dataset, name = dataset or source.path, name or source.name
+            tokens = tokens or _training_tokens(config) + config.eval_tokens
+            vocab_size = config.vocab_size
+        if dataset is None or tokens is None:
+            raise ValueError("give a dataset and --tokens, or --preset")
+        if args.tokenizer is not None:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+        else:
+            tokenizer = _tokenizer_from_first_shard(list_shards(dataset, name, args.split)[0], args, vocab_size)
+        summary = fetch_for_budget(dataset, name, args.dest, int(tokens), tokenizer, split=args.split,
+                                   column=args.column, world_size=args.world_size, rank=args.rank,
+                                   margin=args.margin, workers=args.workers)
+    except (OSError, ValueError) as error:
+        print(f"hfchat fetch-shards: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        def size(n: int) -> str:
+            return f"{n / 1024**3:.2f} GB" if n >= 1024**3 else f"{n / 1024**2:.1f} MB"
+
+        print(f"{summary['fetched']} of {summary['shards']} shards ({size(summary['fetched_bytes'])} of "
+              f"{size(summary['all_bytes'])}) in {summary['folder']}: about {summary['estimated_tokens']:.3g} tokens "
+              f"at {summary['bytes_per_token']:.3f} bytes per token for {summary['tokens_asked']:.3g} asked "
+              f"(+{summary['margin']:.0%})")
+        print(f"pretrain on them with `datasets: [{{path: {summary['folder']}}}]`")
+    return 0
+
+
+def _pretrain_config(path):
+    """The `PretrainConfig` of a pretraining YAML (``output_dir`` not needed)."""
+    import yaml
+
+    from .training import PretrainConfig
+
+    if not os.path.isfile(path):
+        raise ValueError(f"no such file: {path}")
+    return PretrainConfig(**{"output_dir": "unused", **yaml.safe_load(open(path))})
+
+
+def _training_tokens(config) -> int:
+    import torch
+
+    from .modeling import HFChatForCausalLM
+    from .training.loop import total_steps
+    from .training.plan import model_config_for
+
+    with torch.device("meta"):
+        parameters = HFChatForCausalLM(model_config_for(config)).num_parameters()
+    return total_steps(config, parameters) * config.total_batch_size
+
+
+def _tokenizer_from_first_shard(shard, args: argparse.Namespace, vocab_size: int):
+    """A BPE trained on the first shard's first 10,000 documents (fetched into --dest first)."""
+    import pyarrow.parquet as pq
+
+    from .data.shards import ShardFetcher
+    from .tokenizer import train_tokenizer
+
+    path = ShardFetcher([shard], args.dest, workers=1, progress=False).close()[0]
+    batch = next(pq.ParquetFile(path).iter_batches(batch_size=10_000, columns=[args.column]))
+    return train_tokenizer(batch.column(args.column).to_pylist(), vocab_size=vocab_size)
 
 
 def _add_speedrun_arguments(parser: argparse.ArgumentParser) -> None:
@@ -429,6 +523,8 @@ COMMANDS: dict[str, Command] = {
     "space": Command("write (and push) a Gradio Spaces chat demo for a model", _add_space_arguments, _run_space),
     "import-nanochat": Command("convert a nanochat checkpoint and tokenizer into a Hugging Face model folder",
                                _add_import_nanochat_arguments, _run_import_nanochat),
+    "fetch-shards": Command("fetch only the parquet shards a token budget needs, in parallel, resumable",
+                            _add_fetch_shards_arguments, _run_fetch_shards),
     "plan": Command("memory, largest batch, accumulation and hours of a pretraining preset on N GPUs",
                     _add_plan_arguments, _run_plan),
     "size": Command("show the size and training FLOPs of the model a depth gives", _add_size_arguments, _run_size),
