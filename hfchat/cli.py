@@ -95,8 +95,6 @@ def _add_fetch_shards_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default=None, help="recipes/<preset>/pretrain.yaml for the budget and source")
     parser.add_argument("--tokenizer", default=None, help="tokenizer for bytes per token (default: a BPE of the "
                         "preset's vocab_size trained on the first shard's first 10,000 documents)")
-    parser.add_argument("--world-size", type=int, default=1, help="processes the shards are dealt to (default: 1)")
-    parser.add_argument("--rank", type=int, default=None, help="fetch this process's share only (default: all)")
     parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
                         help=f"extra fraction over the budget (default: {DEFAULT_MARGIN})")
     parser.add_argument("--workers", type=int, default=8, help="parallel downloads (default: 8)")
@@ -125,8 +123,7 @@ def _run_fetch_shards(args: argparse.Namespace) -> int:
         else:
             tokenizer = _tokenizer_from_first_shard(list_shards(dataset, name, args.split)[0], args, vocab_size)
         summary = fetch_for_budget(dataset, name, args.dest, int(tokens), tokenizer, split=args.split,
-                                   column=args.column, world_size=args.world_size, rank=args.rank,
-                                   margin=args.margin, workers=args.workers)
+                                   column=args.column, margin=args.margin, workers=args.workers)
     except (OSError, ValueError) as error:
         print(f"hfchat fetch-shards: {error}", file=sys.stderr)
         return 2

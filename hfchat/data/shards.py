@@ -9,8 +9,8 @@ config is ~300 GB, while d20's 11.3B training tokens are about a ninth of it. He
 3. `select_shards` takes shards in the repository's order until they hold the token budget plus validation plus a
    margin (``DEFAULT_MARGIN``, 10%: the estimate comes from one shard), rounded up to a multiple of the number of
    processes; `shards_of_rank` deals them out round-robin, so ranks are disjoint and together hold the selection.
-4. `ShardFetcher` fetches a list of shards with a pool of threads, in order, while the caller goes on (training
-   starts on the first one: `ShardFetcher.path` waits for one shard only). A shard is written to
+4. `ShardFetcher` fetches a list of shards with a pool of threads, in order, while the caller goes on
+   (`ShardFetcher.path` waits for one shard only, so a reader can start on the first). A shard is written to
    ``<name>.incomplete`` and renamed once its size equals the listed size and its parquet footer reads; an
    interrupted run resumes from the bytes already there (Hub files through `huggingface_hub`'s own resumable
    download), and every failure is retried with backoff. A shard that is not a complete parquet file is refused
@@ -33,11 +33,12 @@ from __future__ import annotations
 import logging
 import math
 import os
+import random
 import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,6 +163,7 @@ class ShardFetcher:
         self.opener = opener or (lambda url: open(url, "rb"))  # local sources; tests pass failing ones
         self.fetched_bytes = 0  # bytes read from the sources by this fetcher (a resumed shard only its rest)
         self._lock = threading.Lock()
+        self._cancelled = threading.Event()
         total = sum(s.size for s in self.shards)
         self._progress = tqdm(total=total, unit="B", unit_scale=True, disable=not progress, dynamic_ncols=True,
                               desc=f"shards 0/{len(self.shards)}")
@@ -171,6 +173,12 @@ class ShardFetcher:
 
     def path(self, index: int) -> Path:
         return self._futures[index].result()
+
+    def cancel(self) -> None:
+        """Stop: shards not started are not fetched, a copy under way stops at its next chunk (kept to resume)."""
+        self._cancelled.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._progress.close()
 
     def close(self) -> list[Path]:
         try:
@@ -197,7 +205,7 @@ class ShardFetcher:
                 if shard.url.startswith(HUB_PREFIX):
                     self._download(shard, partial)
                 else:
-                    self._copy(shard, partial)
+                    self._copy(shard, partial, count_present=attempt == 0)
                 check_parquet(partial, shard)
                 partial.replace(target)
                 break
@@ -215,16 +223,20 @@ class ShardFetcher:
             self._progress.set_description(f"shards {self._done}/{len(self.shards)}")
         return target
 
-    def _copy(self, shard: Shard, partial: Path) -> None:
-        """Copy from a local source, appending to what an interrupted copy left (if not already too long)."""
+    def _copy(self, shard: Shard, partial: Path, count_present: bool) -> None:
+        """Copy from a local source, appending to what an interrupted copy left (if not already too long); the bytes
+        already there go into the progress bar on the first attempt (later ones counted them as they came)."""
         start = partial.stat().st_size if partial.is_file() else 0
         if start > shard.size:
             partial.unlink()
             start = 0
         with self.opener(shard.url) as source, open(partial, "ab") as out:
             source.seek(start)
-            self._count(start)
+            if count_present:
+                self._count(start)
             while chunk := source.read(COPY_CHUNK):
+                if self._cancelled.is_set():
+                    raise CancelledError(f"shard {shard.name}: fetch cancelled")
                 out.write(chunk)
                 self._count(len(chunk), read=True)
 
@@ -262,3 +274,102 @@ def fetch_for_budget(path: str, name: str | None, folder: str | os.PathLike, tok
             "fetched_bytes": sum(s.size for s in wanted), "all_bytes": sum(s.size for s in shards),
             "estimated_tokens": sum(s.size for s in selection) / measured, "tokens_asked": tokens, "margin": margin,
             "folder": str(folder)}
+
+
+class ShardedDocuments:
+    """One process's documents: its shards in the fetcher's order, read a block at a time as each one arrives.
+
+    `PretrainingStream` asks for ``block(epoch, index, size)``: documents ``index * size`` onwards of the epoch's
+    order, which is the fetch order in epoch 0 (so training starts on the first shard while the rest arrive) and a
+    seeded permutation of the shards after. Only the row groups a block needs are read. ``skip`` leaves out the first
+    rows of named shards (the validation documents).
+    """
+
+    def __init__(self, fetcher: ShardFetcher, column: str = "text", skip: dict[str, int] | None = None,
+                 seed: int = 0):
+        self.fetcher, self.column, self.seed = fetcher, column, seed
+        self.column_names = ["text"]
+        self._skip = [(skip or {}).get(shard.name, 0) for shard in fetcher.shards]
+        self._files: dict[int, pq.ParquetFile] = {}
+        self._group: tuple[int, int, list[str]] | None = None  # the last row group read
+
+    def _file(self, index: int) -> pq.ParquetFile:
+        if index not in self._files:
+            self._files[index] = pq.ParquetFile(self.fetcher.path(index))  # waits for that shard only
+        return self._files[index]
+
+    def _rows(self, index: int) -> int:
+        return self._file(index).metadata.num_rows - self._skip[index]
+
+    def _texts(self, index: int, start: int, count: int) -> list[str]:
+        """``count`` texts (or fewer, at the shard's end) from row ``start`` of shard ``index`` after its skip."""
+        parquet, texts = self._file(index), []
+        row, first = 0, start + self._skip[index]
+        for group in range(parquet.metadata.num_row_groups):
+            rows = parquet.metadata.row_group(group).num_rows
+            if row + rows > first and len(texts) < count:
+                if self._group is None or self._group[:2] != (index, group):
+                    values = parquet.read_row_group(group, columns=[self.column]).column(self.column).to_pylist()
+                    self._group = (index, group, values)
+                values = self._group[2]
+                texts += values[max(0, first - row) : max(0, first - row) + count - len(texts)]
+            row += rows
+        return texts
+
+    def block(self, epoch: int, index: int, size: int) -> list[str]:
+        order = list(range(len(self.fetcher.shards)))
+        if epoch > 0:
+            random.Random(self.seed + epoch).shuffle(order)
+        start, texts = index * size, []
+        for shard in order:
+            rows = self._rows(shard)
+            if start >= rows:
+                start -= rows
+                continue
+            texts += self._texts(shard, start, size - len(texts))
+            start = 0
+            if len(texts) == size:
+                break
+        return texts
+
+
+class FetchedSource:
+    """A pretraining source fetched for the run (`PretrainConfig.fetch_shards_to`): its first shard first, for the
+    tokenizer, the validation documents and the bytes per token; then the shards the budget needs, each process its
+    own share, fetched in the background while it trains on them."""
+
+    def __init__(self, path: str, name: str | None, split: str, column: str, folder: str | os.PathLike):
+        self.shards = list_shards(path, name, split)
+        self.column, self.folder = column, Path(folder)
+
+    @property
+    def first_path(self) -> Path:
+        return self.folder / self.shards[0].name
+
+    def fetch_first(self) -> Path:
+        return ShardFetcher(self.shards[:1], self.folder, workers=1, progress=False).close()[0]
+
+    def first_rows(self) -> int:
+        return pq.ParquetFile(self.first_path).metadata.num_rows
+
+    def first_texts(self, start: int = 0, stop: int | None = None):
+        """Texts ``start`` to ``stop`` of the first shard, read a row group at a time."""
+        row = 0
+        for batch in pq.ParquetFile(self.first_path).iter_batches(columns=[self.column]):
+            for text in batch.column(self.column).to_pylist():
+                if stop is not None and row >= stop:
+                    return
+                if row >= start:
+                    yield text
+                row += 1
+
+    def documents(self, tokenizer, tokens: int, rank: int, world_size: int, held_out: int, *, seed: int = 0,
+                  progress: bool = True, margin: float = DEFAULT_MARGIN) -> ShardedDocuments:
+        measured = bytes_per_token(self.first_path, tokenizer, self.column)
+        selection = select_shards(self.shards, tokens, measured, world_size, margin)
+        mine = shards_of_rank(selection, rank, world_size)
+        logger.info("fetching %d of %d shards for about %.3g tokens (%.3f bytes per token, +%d%%); %d for each of %d "
+                    "processes", len(selection), len(self.shards), tokens, measured, round(margin * 100), len(mine),
+                    world_size)
+        fetcher = ShardFetcher(mine, self.folder, progress=progress)
+        return ShardedDocuments(fetcher, self.column, skip={self.shards[0].name: held_out}, seed=seed)

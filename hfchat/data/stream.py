@@ -1,7 +1,8 @@
 """The pretraining stream: documents -> tokens -> BOS-aligned packed rows, sharded over processes, resumable.
 
-How it works, from a document source with a ``text`` column (a `datasets.Dataset`, or an `IterableDataset` streamed
-from the Hub or local files):
+How it works, from a document source with a ``text`` column (a `datasets.Dataset`, an `IterableDataset` streamed
+from the Hub or local files, or `ShardedDocuments`: this process's own parquet shards as they arrive, whose blocks
+are all this process's, in the order `hfchat.data.shards` gives them):
 
 1. Each epoch the documents are shuffled with ``seed + epoch`` (a streamed source through a shuffle buffer) and cut
    into *blocks* of ``block_size`` documents. Block ``b`` belongs to process ``b % world_size``, so no two processes
@@ -32,6 +33,8 @@ from collections.abc import Iterator
 
 import datasets
 import torch
+
+from .shards import ShardedDocuments
 
 
 def pack_documents(documents: list[list[int]], row_length: int) -> tuple[list[list[int]], int]:
@@ -91,7 +94,7 @@ class PretrainingStream:
 
     def __init__(
         self,
-        documents: datasets.Dataset | datasets.IterableDataset,
+        documents: "datasets.Dataset | datasets.IterableDataset | ShardedDocuments",
         tokenizer,
         seq_len: int,
         batch_size: int,
@@ -111,7 +114,7 @@ class PretrainingStream:
         if tokenizer.bos_token_id is None:
             raise ValueError("PretrainingStream: the tokenizer has no BOS token to mark document starts")
         self.streamed = isinstance(documents, datasets.IterableDataset)
-        if not self.streamed:
+        if isinstance(documents, datasets.Dataset):
             if len(documents) < world_size:
                 raise ValueError(f"PretrainingStream: {len(documents)} documents cannot feed {world_size} processes")
             # Small data sets get smaller blocks so that every process still receives some.
@@ -162,6 +165,8 @@ class PretrainingStream:
         start = block * self.block_size
         if self.streamed:
             return self._streamed_block(epoch, start)
+        if not isinstance(self.documents, datasets.Dataset):  # this process's own shards: its blocks are all its
+            return self.documents.block(epoch, block // self.world_size, self.block_size)
         if self._shuffled is None or self._shuffled[0] != epoch:
             self._shuffled = (epoch, self.documents.shuffle(seed=self.seed + epoch))
         return self._shuffled[1][start : start + self.block_size]["text"]

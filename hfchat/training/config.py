@@ -47,6 +47,11 @@ class PretrainConfig:
     streaming: bool = field(
         default=False, metadata={"help": "read the sources as streams instead of downloading them first"}
     )
+    fetch_shards_to: str | None = field(
+        default=None,
+        metadata={"help": "folder: fetch only the parquet shards of the (one) source that the run needs, each "
+                          "process its own share, in the background while it trains (see `hfchat fetch-shards`)"},
+    )
     validation_split: str | None = field(
         default=None,
         metadata={"help": "split of the (first) source used for validation; default: hold out documents instead"},
@@ -122,6 +127,9 @@ class PretrainConfig:
             raise ValueError(f"PretrainConfig.depth must be positive, got {self.depth}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"PretrainConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.fetch_shards_to is not None and (len(self.datasets) != 1 or self.streaming):
+            raise ValueError("PretrainConfig.fetch_shards_to fetches the shards of one source, not streamed: got "
+                             f"{len(self.datasets)} source(s), streaming={self.streaming}")
         batch = str(self.per_device_train_batch_size).strip()
         if batch != "auto" and not batch.lstrip("-").isdigit():
             raise ValueError(f"PretrainConfig.per_device_train_batch_size must be a number or 'auto', got {batch!r}")

@@ -16,16 +16,19 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+import datasets
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
+from ..data.shards import FetchedSource
 from ..data.sources import Dataset, load_text_mixture, load_text_source, texts_between
 from ..data.stream import PretrainingStream
 from ..evaluation.language_modeling import batch_totals, summarize, token_byte_lengths
@@ -70,7 +73,29 @@ def training_documents(config: PretrainConfig) -> tuple[Dataset, Dataset]:
     return documents.select(range(held_out, len(documents))), documents.select(range(held_out))
 
 
-def load_or_train_tokenizer(config: PretrainConfig, documents, accelerator: Accelerator):
+def first_shard_documents(config: PretrainConfig, accelerator: Accelerator):
+    """With ``fetch_shards_to``: the source's first shard fetched (by each machine's main process), and from it the
+    validation documents (its first ones, unless there is a ``validation_split``) and the texts a new tokenizer
+    trains on. Returns the source, those texts (a function), the validation documents and how many were held out."""
+    source = config.datasets[0]
+    fetched = FetchedSource(source.path, source.name, source.split, source.column, config.fetch_shards_to)
+    if accelerator.is_local_main_process:
+        fetched.fetch_first()
+    accelerator.wait_for_everyone()
+    held_out = 0
+    if config.validation_split is not None:
+        validation = load_text_source(source, split=config.validation_split)
+    else:
+        held_out = min(config.validation_documents, fetched.first_rows() // 10)
+        if held_out == 0:
+            raise ValueError("PretrainConfig.validation_documents: no documents held out for validation")
+        validation = datasets.Dataset.from_dict({"text": list(fetched.first_texts(0, held_out))})
+    count = config.tokenizer_train_documents
+    return fetched, lambda: fetched.first_texts(held_out, held_out + count), validation, held_out
+
+
+def load_or_train_tokenizer(config: PretrainConfig, texts: Callable[[], Iterable[str]], accelerator: Accelerator):
+    """The given tokenizer, the model's, or a new one trained on ``texts()`` (the main process trains it)."""
     if config.tokenizer_name_or_path is not None:
         return AutoTokenizer.from_pretrained(config.tokenizer_name_or_path)
     if config.model_name_or_path is not None:
@@ -79,7 +104,7 @@ def load_or_train_tokenizer(config: PretrainConfig, documents, accelerator: Acce
     if accelerator.is_main_process and not (folder / "tokenizer.json").is_file():
         count = config.tokenizer_train_documents
         logger.info("training a %d-token tokenizer on the first %d documents", config.vocab_size, count)
-        train_and_save_tokenizer(texts_between(documents, 0, count), config.vocab_size, folder)
+        train_and_save_tokenizer(texts(), config.vocab_size, folder)
     accelerator.wait_for_everyone()
     return AutoTokenizer.from_pretrained(folder)
 
@@ -251,13 +276,18 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
                     plan.per_device_train_batch_size, plan.peak_gb, plan.gpu_memory_gb)
     grad_accum = gradient_accumulation_steps(config, accelerator.num_processes)
     check_before_writing(config, resume_from, accelerator.num_processes)
-    documents, validation = training_documents(config)
+    fetched = None
+    if config.fetch_shards_to is not None:
+        fetched, tokenizer_texts, validation, held_out = first_shard_documents(config, accelerator)
+    else:
+        documents, validation = training_documents(config)
+        tokenizer_texts = lambda: texts_between(documents, 0, config.tokenizer_train_documents)  # noqa: E731
     accelerator.wait_for_everyone()
     if main:
         output_dir.mkdir(parents=True, exist_ok=True)
         checkpoints.remove_incomplete(output_dir)
 
-    tokenizer = load_or_train_tokenizer(config, documents, accelerator)
+    tokenizer = load_or_train_tokenizer(config, tokenizer_texts, accelerator)
     set_seed(config.seed)  # the same initial weights on every process, whatever the tokenizer training consumed
     model = build_model(config, tokenizer)
     num_parameters = model.num_parameters()
@@ -273,6 +303,11 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
     # run resumes with or without compile) and evaluation and sampling, whose shapes vary, stay eager.
     train_forward = torch.compile(model) if config.torch_compile else model
 
+    if fetched is not None:  # the shards the run needs, this process's share, arriving while it trains
+        documents = fetched.documents(
+            tokenizer, max_steps * config.total_batch_size + config.eval_tokens, accelerator.process_index,
+            accelerator.num_processes, held_out, seed=config.seed, progress=main,
+        )  # fmt: skip
     stream = PretrainingStream(
         documents, tokenizer, config.seq_len, config.per_device_train_batch_size,
         rank=accelerator.process_index, world_size=accelerator.num_processes, seed=config.seed,
@@ -367,6 +402,8 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
         if (config.save_steps and step % config.save_steps == 0) or step == max_steps:
             save_checkpoint(accelerator, config, step, stream, {"tokens": tokens, "max_steps": max_steps})
     progress.close()
+    if fetched is not None:
+        documents.fetcher.cancel()  # shards the margin took but training did not reach
 
     samples = {}
     if main:

@@ -1,5 +1,6 @@
 """Fetching only the shards a run needs, from a local folder laid out like a Hub dataset repository (fineweb-edu)."""
 
+import itertools
 import json
 import os
 import random
@@ -48,6 +49,28 @@ def repository(tmp_path_factory):
         table = pa.table({"text": texts, "id": [f"{shard}-{i}" for i in range(len(texts))]})
         pq.write_table(table, folder / f"{shard:03d}_00000.parquet", row_group_size=100)
     return root
+
+
+class SlowSource:
+    """A local file read with a pause per chunk, as a slow network would deliver it."""
+
+    pause = 0.02
+
+    def __init__(self, url):
+        self.file = open(url, "rb")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+    def seek(self, offset):
+        self.file.seek(offset)
+
+    def read(self, size):
+        time.sleep(self.pause)
+        return self.file.read(size)
 
 
 def documents(folder):
@@ -108,27 +131,14 @@ def test_two_ranks_fetch_disjoint_shards_that_together_are_the_selection(reposit
 
 
 KILLED_FETCH = textwrap.dedent("""
-    import sys, time
+    import sys
     from hfchat.data import shards
+    from tests.data.test_shards import SlowSource
 
     shards.COPY_CHUNK = 4096
-
-    class Slow:
-        def __init__(self, url):
-            self.file = open(url, "rb")
-        def __enter__(self):
-            return self
-        def __exit__(self, *exc):
-            self.file.close()
-        def seek(self, offset):
-            self.file.seek(offset)
-        def read(self, size):
-            time.sleep(0.02)
-            return self.file.read(size)
-
     repository, folder = sys.argv[1:]
     fetcher = shards.ShardFetcher(shards.list_shards(repository, "sample-10BT"), folder, workers=2, progress=False,
-                                  opener=Slow)
+                                  opener=SlowSource)
     fetcher.close()
 """)
 
@@ -217,3 +227,72 @@ def test_hfchat_fetch_shards_takes_a_budget_and_the_recipe_reads_the_folder(repo
     bad = subprocess.run([*command[:5], "--name", "sample-99BT", *command[7:]], capture_output=True, text=True,
                          timeout=120, cwd=REPO_ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert bad.returncode == 2 and "sample-99BT" in bad.stderr
+
+
+def shard_texts(repository, shard):
+    return pq.read_table(repository / shard.name, columns=["text"]).column("text").to_pylist()
+
+
+def test_sharded_documents_serve_blocks_in_order_and_the_first_before_the_rest_arrive(repository, tmp_path):
+    shards = list_shards(str(repository), "sample-10BT")
+
+    import hfchat.data.shards as module
+
+    chunk, module.COPY_CHUNK = module.COPY_CHUNK, 16384
+    try:
+        fetcher = ShardFetcher(shards, tmp_path / "slow", workers=1, progress=False, opener=SlowSource)
+        documents = module.ShardedDocuments(fetcher, skip={shards[0].name: 10}, seed=1)
+        first = documents.block(0, 0, 50)
+        assert not (tmp_path / "slow" / shards[-1].name).exists()  # served while the last shard is on its way
+        fetcher.close()
+    finally:
+        module.COPY_CHUNK = chunk
+    everything = shard_texts(repository, shards[0])[10:] + [t for s in shards[1:] for t in shard_texts(repository, s)]
+    assert first == everything[:50]
+    blocks = list(itertools.takewhile(bool, (documents.block(0, i, 97) for i in itertools.count())))
+    assert [t for b in blocks for t in b] == everything  # epoch 0: the fetch order, blocks across shard ends
+    later = list(itertools.takewhile(bool, (documents.block(1, i, 97) for i in itertools.count())))
+    assert sorted(t for b in later for t in b) == sorted(everything) and later != blocks
+
+
+def test_two_ranks_stream_their_own_shards_and_resume_exactly(repository, tmp_path, tiny_tokenizer):
+    from hfchat.data.shards import ShardedDocuments
+    from hfchat.data.stream import PretrainingStream
+
+    selection = list_shards(str(repository), "sample-10BT")
+    kwargs = dict(seq_len=31, batch_size=2, block_size=40, world_size=2, seed=3)
+
+    def stream(rank, prefetch=0):
+        fetcher = ShardFetcher(shards_of_rank(selection, rank, 2), tmp_path / "shards", progress=False)
+        return PretrainingStream(ShardedDocuments(fetcher), tiny_tokenizer, rank=rank, prefetch=prefetch, **kwargs)
+
+    texts = [{t for s in shards_of_rank(selection, rank, 2) for t in shard_texts(repository, s)} for rank in (0, 1)]
+    assert texts[0] and texts[1] and not texts[0] & texts[1]
+    reference = [b.tolist() for b in itertools.islice(stream(1), 30)]
+    first = stream(1, prefetch=4)
+    consumed = [b.tolist() for b in itertools.islice(iter(first), 11)]
+    resumed = stream(1)
+    resumed.load_state_dict(first.state_dict())
+    assert consumed + [b.tolist() for b in itertools.islice(iter(resumed), 19)] == reference
+
+
+def test_a_cancelled_fetch_stops_and_a_new_one_finishes_it(repository, tmp_path):
+    import threading
+
+    import hfchat.data.shards as module
+
+    shards = list_shards(str(repository), "sample-10BT")
+    chunk, module.COPY_CHUNK = module.COPY_CHUNK, 16384
+    try:
+        fetcher = ShardFetcher(shards, tmp_path / "shards", workers=1, progress=False, opener=SlowSource)
+        fetcher.path(0)
+        fetcher.cancel()
+        deadline = time.time() + 10
+        while any(t.name.startswith("hfchat-shards") for t in threading.enumerate()):
+            assert time.time() < deadline, "the fetch threads did not stop"
+            time.sleep(0.01)
+    finally:
+        module.COPY_CHUNK = chunk
+    assert len(list((tmp_path / "shards").rglob("*.parquet"))) < SHARDS
+    ShardFetcher(shards, tmp_path / "shards", progress=False).close()
+    assert all((tmp_path / "shards" / s.name).read_bytes() == (repository / s.name).read_bytes() for s in shards)

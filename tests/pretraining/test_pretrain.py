@@ -173,3 +173,25 @@ def test_torch_compile_trains_like_eager_and_its_checkpoints_resume_without_it(c
     for want, got in zip(metrics(eager)[3:], metrics(resumed), strict=True):
         assert got["step"] == want["step"]
         assert got["loss"] == pytest.approx(want["loss"], rel=1e-3), got["step"]
+
+
+@pytest.mark.slow
+def test_fetch_shards_to_fetches_only_what_the_run_needs_each_process_its_share(corpus, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    repository = tmp_path / "repository"  # laid out like a Hub dataset: data/*.parquet, one train split
+    (repository / "data").mkdir(parents=True)
+    rng = random.Random(1)
+    for shard in range(6):
+        texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 40))) for _ in range(100)]
+        pq.write_table(pa.table({"text": texts}), repository / "data" / f"train-{shard:05d}-of-00006.parquet")
+    out, shards = tmp_path / "run", tmp_path / "shards"
+    run(run_args(corpus, out, datasets=repository, fetch_shards_to=shards, max_steps=6, eval_steps=3,
+                 eval_tokens=512))
+    # 6 x 512 training tokens + 512 for validation + 10% need two of the six shards: one for each process.
+    fetched = sorted(p.name for p in shards.rglob("*.parquet"))
+    assert fetched == ["train-00000-of-00006.parquet", "train-00001-of-00006.parquet"]
+    records = metrics(out)
+    assert [r["step"] for r in records][-1] == 6 and {r["world_size"] for r in records} == {2}
+    assert "val_bpb" in records[-1]
