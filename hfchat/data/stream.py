@@ -199,9 +199,12 @@ class PretrainingStream:
         batches = self._batches(copy.deepcopy(self.tokenizer) if self.prefetch else self.tokenizer)
         if self.prefetch:
             batches = in_background(batches, self.prefetch)
-        for batch, position in batches:
-            self.epoch, self.block, self.rows_taken, self.tokens_seen, self.cropped_tokens = position
-            yield batch
+        try:
+            for batch, position in batches:
+                self.epoch, self.block, self.rows_taken, self.tokens_seen, self.cropped_tokens = position
+                yield batch
+        finally:
+            batches.close()  # stops and joins the background thread
 
     def _batches(self, tokenizer) -> Iterator[tuple[torch.Tensor, tuple[int, int, int, int, int]]]:
         """Each batch with the stream's position after it: all the iteration's state is in this generator's locals,
@@ -236,8 +239,11 @@ class PretrainingStream:
 
 
 def in_background(items: Iterator, depth: int) -> Iterator:
-    """``items`` produced by a daemon thread up to ``depth`` ahead of the consumer; the thread's exception is raised
-    here, and it stops when the consumer stops iterating. (`tokenizers` releases the GIL while it encodes.)"""
+    """``items`` produced by a thread up to ``depth`` ahead of the consumer; the thread's exception is raised here.
+
+    The thread stops, and is joined, when the consumer stops iterating (or closes this generator), and when the
+    interpreter exits: it is not a daemon, since a daemon thread still inside `tokenizers`' Rust code when the
+    interpreter finalizes aborts the process. (`tokenizers` releases the GIL while it encodes.)"""
     ready: queue.Queue = queue.Queue(maxsize=depth)
     stop, end = threading.Event(), object()
 
@@ -259,7 +265,8 @@ def in_background(items: Iterator, depth: int) -> Iterator:
         except BaseException as error:  # handed to the consumer, which raises it
             put(error)
 
-    thread = threading.Thread(target=produce, name="hfchat-pretraining-stream", daemon=True)
+    thread = threading.Thread(target=produce, name="hfchat-pretraining-stream")
+    threading._register_atexit(stop.set)  # before non-daemon threads are joined at exit (as concurrent.futures does)
     thread.start()
     try:
         while (item := ready.get()) is not end:
@@ -268,3 +275,4 @@ def in_background(items: Iterator, depth: int) -> Iterator:
             yield item
     finally:
         stop.set()
+        thread.join()

@@ -402,6 +402,7 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
         if (config.save_steps and step % config.save_steps == 0) or step == max_steps:
             save_checkpoint(accelerator, config, step, stream, {"tokens": tokens, "max_steps": max_steps})
     progress.close()
+    batches.close()  # the stream's background thread ends here
     if fetched is not None:
         documents.fetcher.cancel()  # shards the margin took but training did not reach
 

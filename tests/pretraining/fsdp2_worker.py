@@ -13,6 +13,7 @@ of each step over the ranks and OUT/model.pt (rank 0) the full final state dict.
 
 import argparse
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -54,7 +55,7 @@ def main() -> None:
     parser.add_argument("--save-at", type=int, default=None)
     parser.add_argument("--resume", type=Path, default=None)
     args = parser.parse_args()
-    dist.init_process_group("gloo")
+    dist.init_process_group("gloo", timeout=timedelta(seconds=120))  # a hang becomes an error
     rank = dist.get_rank()
     torch.manual_seed(0)
     model = HFChatForCausalLM(new_model_config(CONFIG, CONFIG.vocab_size))
@@ -103,6 +104,8 @@ def main() -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "losses.json").write_text(json.dumps(losses))
         torch.save(full, args.out / "model.pt")
+    del forward  # DDP's reducer goes before its process group: torn down after it, it can hang the exit
+    dist.barrier()
     dist.destroy_process_group()
 
 
