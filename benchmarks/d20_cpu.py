@@ -27,7 +27,7 @@ from safetensors.torch import load_file
 from benchmarks.data_stream import english_texts
 from hfchat import save_tokenizer, train_tokenizer
 from hfchat.files import write_json_atomic
-from hfchat.training import PretrainConfig
+from hfchat.training.config import read_pretrain_config
 from hfchat.training.plan import GIB, plan_pretraining
 
 REPO = Path(__file__).resolve().parent.parent
@@ -74,6 +74,7 @@ def main() -> None:
         fields.update(OVERRIDES, datasets=[{"path": str(scratch / "english.jsonl")}],
                       tokenizer_name_or_path=str(scratch / "tokenizer"))
         (scratch / "d20_cpu.yaml").write_text(yaml.safe_dump(fields))
+        config = read_pretrain_config(scratch / "d20_cpu.yaml")
 
         first = run_recipe(scratch / "d20_cpu.yaml", output_dir=scratch / "a")
         metrics = [json.loads(line) for line in (scratch / "a" / "metrics.jsonl").read_text().splitlines()]
@@ -85,7 +86,6 @@ def main() -> None:
         checkpoint_gb = folder_gb(scratch / "a" / "checkpoint-1")
         model_gb = (scratch / "a" / "model.safetensors").stat().st_size / GIB
 
-    config = PretrainConfig(**{**fields, "output_dir": "unused"})
     plan = plan_pretraining(config, 1, 10_000, context_bytes=0, gradient_checkpointing=False)
     report = {
         "benchmark": "d20_cpu", "parameters": plan.parameters, "batch": "1 x 256 tokens, float32, Muon",

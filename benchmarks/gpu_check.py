@@ -22,11 +22,11 @@ from pathlib import Path
 
 import torch
 import transformers
-import yaml
 
 from hfchat import HFChatForCausalLM
 from hfchat.files import write_json_atomic
 from hfchat.training import PretrainConfig
+from hfchat.training.config import read_pretrain_config
 from hfchat.training.loop import PEAK_BF16_FLOPS
 from hfchat.training.optim import build_optimizers
 from hfchat.training.plan import (
@@ -48,8 +48,7 @@ GENERATED_TOKENS = 64
 
 
 def preset_config(preset: str, dry_run: bool) -> PretrainConfig:
-    fields = yaml.safe_load((REPO / "recipes" / preset / "pretrain.yaml").read_text())
-    config = PretrainConfig(**{"output_dir": "unused", **fields})
+    config = read_pretrain_config(REPO / "recipes" / preset / "pretrain.yaml")
     return replace(config, depth=config.depth // 6, **DRY_SHAPE) if dry_run else config
 
 

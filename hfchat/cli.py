@@ -7,7 +7,6 @@ Each entry of `COMMANDS` names a function that adds the subcommand's arguments a
 import argparse
 import dataclasses
 import json
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,6 +57,7 @@ def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_plan(args: argparse.Namespace) -> int:
     from .files import shipped
+    from .training.config import read_pretrain_config
     from .training.loop import PEAK_BF16_FLOPS
     from .training.plan import format_plans, measure_activations, model_config_for, plan_pretraining
 
@@ -67,7 +67,7 @@ def _run_plan(args: argparse.Namespace) -> int:
         print(f"hfchat plan: --gpu {args.gpu!r} is not one of {sorted(PEAK_BF16_FLOPS)}", file=sys.stderr)
         return 2
     try:
-        config = _pretrain_config(path)
+        config = read_pretrain_config(path)
         activations = measure_activations(model_config_for(config), bf16=config.bf16)
         plans = [plan_pretraining(config, args.gpus, args.gpu_memory, headroom=args.headroom, mfu=args.mfu,
                                   peak_flops=PEAK_BF16_FLOPS[args.gpu], gradient_checkpointing=checkpointing,
@@ -105,11 +105,12 @@ def _run_fetch_shards(args: argparse.Namespace) -> int:
     from .data.shards import fetch_for_budget, list_shards
     from .data.sources import TextSource
     from .files import shipped
+    from .training.config import read_pretrain_config
 
     try:
         dataset, name, tokens, vocab_size = args.dataset, args.name, args.tokens, 65536
         if args.preset is not None:
-            config = _pretrain_config(shipped("recipes") / args.preset / "pretrain.yaml")
+            config = read_pretrain_config(shipped("recipes") / args.preset / "pretrain.yaml")
             source = TextSource.parse(config.datasets[0])
             dataset, name = dataset or source.path, name or source.name
             tokens = tokens or _training_tokens(config) + config.eval_tokens
@@ -139,17 +140,6 @@ def _run_fetch_shards(args: argparse.Namespace) -> int:
               f"(+{summary['margin']:.0%})")
         print(f"pretrain on them with `datasets: [{{path: {summary['folder']}}}]`")
     return 0
-
-
-def _pretrain_config(path):
-    """The `PretrainConfig` of a pretraining YAML (``output_dir`` not needed)."""
-    import yaml
-
-    from .training import PretrainConfig
-
-    if not os.path.isfile(path):
-        raise ValueError(f"no such file: {path}")
-    return PretrainConfig(**{"output_dir": "unused", **yaml.safe_load(open(path))})
 
 
 def _training_tokens(config) -> int:

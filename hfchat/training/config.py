@@ -4,7 +4,10 @@ Field names follow `transformers.TrainingArguments` where one exists (``output_d
 ``learning_rate``, ``warmup_steps``, ``save_steps``, ``resume_from_checkpoint``, ``report_to``, ``bf16``, ...).
 """
 
+import os
 from dataclasses import dataclass, field
+
+import yaml
 
 from ..data.sources import TextSource
 
@@ -161,3 +164,12 @@ class PretrainConfig:
             raise ValueError(f"PretrainConfig.report_to: unknown trackers {sorted(unknown)}; use {TRACKERS}")
         if self.resume_from_checkpoint == "":
             self.resume_from_checkpoint = None
+
+
+def read_pretrain_config(path: str | os.PathLike) -> PretrainConfig:
+    """The settings of a pretraining YAML (a preset's), to read rather than to train: a YAML without
+    ``output_dir`` gets a placeholder one. A missing file is a `ValueError` naming it."""
+    if not os.path.isfile(path):
+        raise ValueError(f"no such file: {path}")
+    with open(path) as f:
+        return PretrainConfig(**{"output_dir": "unused", **(yaml.safe_load(f) or {})})
